@@ -1,0 +1,302 @@
+//! A party's key share: versioned, bound to its epoch, zeroized on drop, redacted in `Debug`.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{Error, PartyIndex, Scheme};
+
+/// The share format version this build writes and reads.
+pub const SHARE_VERSION: u8 = 1;
+
+/// Bound on an encoded share or public package. A 3-of-5 `dkls23` share is ≈ 210 KB and the
+/// size grows with the number of counterparties.
+pub const MAX_SHARE_BYTES: usize = 8 << 20;
+
+pub(crate) type DklsParty = dkls23_core::protocols::Party<k256::Secp256k1>;
+pub(crate) type DklsPublic = dkls23_core::protocols::PublicKeyPackage<k256::Secp256k1>;
+
+/// The scheme-specific secret, as the upstream crates define it.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) enum Secret {
+    Ecdsa(Box<DklsParty>),
+    Ed25519(frost_ed25519::keys::KeyPackage),
+    Bip340(frost_secp256k1_tr::keys::KeyPackage),
+}
+
+/// Public facts of a key that every holder (and the wallet record) agrees on: the group
+/// key, each share's verifying share, the threshold and the epoch. A party that joins in a
+/// reshare gets it from the wallet record; the ceremony checks that everybody used the same.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PublicPackage {
+    pub(crate) epoch: u64,
+    pub(crate) threshold: u16,
+    pub(crate) parties: u16,
+    pub(crate) inner: PublicInner,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) enum PublicInner {
+    Ecdsa { public: DklsPublic, chain_code: [u8; 32] },
+    Ed25519 { public: frost_ed25519::keys::PublicKeyPackage },
+    Bip340 { public: frost_secp256k1_tr::keys::PublicKeyPackage, internal_key: [u8; 32] },
+}
+
+/// A group public key in its chain-ready encoding.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublicKey {
+    scheme: Scheme,
+    bytes: Vec<u8>,
+}
+
+impl PublicKey {
+    pub(crate) fn new(scheme: Scheme, bytes: Vec<u8>) -> PublicKey {
+        PublicKey { scheme, bytes }
+    }
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+    /// ECDSA: 33-byte SEC1 compressed point. Ed25519: 32 bytes. BIP-340: 32-byte x-only
+    /// taproot output key Q (already tweaked for a key-path spend without script tree).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes.clone()
+    }
+    /// The bytes, borrowed.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({}, {})", self.scheme, hex(&self.bytes))
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One party's share of a threshold key.
+#[derive(Clone)]
+pub struct KeyShare {
+    pub(crate) index: PartyIndex,
+    pub(crate) secret: Secret,
+    pub(crate) public: PublicPackage,
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    version: u8,
+    index: PartyIndex,
+    secret: Secret,
+    public: PublicPackage,
+}
+
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    version: u8,
+    index: PartyIndex,
+    secret: &'a Secret,
+    public: &'a PublicPackage,
+}
+
+impl KeyShare {
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.public.scheme()
+    }
+    /// The epoch: 1 after DKG, +1 for every refresh or reshare.
+    pub fn epoch(&self) -> u64 {
+        self.public.epoch
+    }
+    /// This share's index.
+    pub fn index(&self) -> PartyIndex {
+        self.index
+    }
+    /// Signatures need this many shares.
+    pub fn threshold(&self) -> u16 {
+        self.public.threshold
+    }
+    /// Number of shares (indices `1..=parties`).
+    pub fn parties(&self) -> u16 {
+        self.public.parties
+    }
+    /// The group public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.public.public_key()
+    }
+    /// The public facts of this key, to hand to a party that joins in a reshare.
+    pub fn public_package(&self) -> &PublicPackage {
+        &self.public
+    }
+    /// BIP-340 only: the x-only internal key P of the taproot output (for PSBT
+    /// `tap_internal_key` and `tr(P)` descriptors).
+    pub fn taproot_internal_key(&self) -> Option<[u8; 32]> {
+        self.public.taproot_internal_key()
+    }
+    /// ECDSA only: the BIP-32 chain code agreed in DKG.
+    pub fn chain_code(&self) -> Option<[u8; 32]> {
+        match &self.public.inner {
+            PublicInner::Ecdsa { chain_code, .. } => Some(*chain_code),
+            _ => None,
+        }
+    }
+    /// ECDSA only: the public key at a non-hardened BIP-32 path such as `m/44/60/0/0/0`.
+    pub fn derive_public_key(&self, path: &str) -> Result<PublicKey, Error> {
+        match &self.secret {
+            Secret::Ecdsa(party) => crate::ecdsa::derive_public_key(party, path),
+            _ => Err(Error::InvalidParameters(format!("{} keys have no BIP-32 derivation", self.scheme()))),
+        }
+    }
+
+    /// Encodes the share, secret included: store it only encrypted.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let stored =
+            StoredRef { version: SHARE_VERSION, index: self.index, secret: &self.secret, public: &self.public };
+        postcard::to_stdvec(&stored)
+            .map(Zeroizing::new)
+            .map_err(|_| Error::Aborted("could not encode the key share".into()))
+    }
+
+    /// Decodes a share: bounded, typed errors, checks that the secret matches the public part.
+    pub fn from_bytes(bytes: &[u8]) -> Result<KeyShare, Error> {
+        check_len("key share", bytes)?;
+        let version = *bytes.first().ok_or(Error::Malformed("key share: empty"))?;
+        if version != SHARE_VERSION {
+            return Err(Error::UnsupportedVersion { what: "key share", version });
+        }
+        let stored: Stored = postcard::from_bytes(bytes).map_err(|_| Error::Malformed("key share"))?;
+        let _ = stored.version;
+        let share = KeyShare { index: stored.index, secret: stored.secret, public: stored.public };
+        share.check()?;
+        Ok(share)
+    }
+
+    /// The secret and public halves must describe the same key and index.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        let consistent = match (&self.secret, &self.public.inner) {
+            (Secret::Ecdsa(party), PublicInner::Ecdsa { public, chain_code }) => {
+                party.pk == *public.verifying_key()
+                    && party.derivation_data.chain_code == *chain_code
+                    && u16::from(party.party_index.as_u8()) == self.index.get()
+                    && public.verify_share(party.party_index, &crate::ecdsa::own_point(party))
+            }
+            (Secret::Ed25519(key), PublicInner::Ed25519 { public }) => frost_consistent(key, public, self.index),
+            (Secret::Bip340(key), PublicInner::Bip340 { public, .. }) => frost_consistent(key, public, self.index),
+            _ => false,
+        };
+        if consistent { Ok(()) } else { Err(Error::Malformed("key share: secret does not match its public package")) }
+    }
+}
+
+fn frost_consistent<C: frost_core::Ciphersuite>(
+    key: &frost_core::keys::KeyPackage<C>,
+    public: &frost_core::keys::PublicKeyPackage<C>,
+    index: PartyIndex,
+) -> bool {
+    let Ok(id) = frost_core::Identifier::<C>::try_from(index.get()) else { return false };
+    let own = frost_core::keys::VerifyingShare::<C>::from(*key.signing_share());
+    *key.identifier() == id
+        && key.verifying_key() == public.verifying_key()
+        && *key.verifying_share() == own
+        && public.verifying_shares().get(&id) == Some(&own)
+}
+
+pub(crate) fn check_len(what: &'static str, bytes: &[u8]) -> Result<(), Error> {
+    if bytes.len() > MAX_SHARE_BYTES {
+        return Err(Error::TooLarge { what, len: bytes.len(), max: MAX_SHARE_BYTES });
+    }
+    Ok(())
+}
+
+impl PublicPackage {
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        match self.inner {
+            PublicInner::Ecdsa { .. } => Scheme::Ecdsa,
+            PublicInner::Ed25519 { .. } => Scheme::Ed25519,
+            PublicInner::Bip340 { .. } => Scheme::Bip340,
+        }
+    }
+    /// The epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+    /// The threshold.
+    pub fn threshold(&self) -> u16 {
+        self.threshold
+    }
+    /// Number of shares.
+    pub fn parties(&self) -> u16 {
+        self.parties
+    }
+    /// The group public key.
+    pub fn public_key(&self) -> PublicKey {
+        match &self.inner {
+            PublicInner::Ecdsa { public, .. } => {
+                use k256::elliptic_curve::group::GroupEncoding;
+                PublicKey::new(Scheme::Ecdsa, public.verifying_key().to_bytes().to_vec())
+            }
+            PublicInner::Ed25519 { public } => {
+                PublicKey::new(Scheme::Ed25519, public.verifying_key().serialize().unwrap_or_default())
+            }
+            PublicInner::Bip340 { public, .. } => {
+                // The compressed point minus its parity byte is the x-only key BIP-340 verifies.
+                let compressed = public.verifying_key().serialize().unwrap_or_default();
+                PublicKey::new(Scheme::Bip340, compressed.get(1..).unwrap_or_default().to_vec())
+            }
+        }
+    }
+    /// BIP-340 only: the x-only internal key P.
+    pub fn taproot_internal_key(&self) -> Option<[u8; 32]> {
+        match &self.inner {
+            PublicInner::Bip340 { internal_key, .. } => Some(*internal_key),
+            _ => None,
+        }
+    }
+    /// A digest of the whole package, for binding it into ceremonies and wallet records.
+    pub fn digest(&self) -> Result<[u8; 32], Error> {
+        use sha2::Digest;
+        Ok(sha2::Sha256::digest(self.to_bytes()?).into())
+    }
+    /// Encodes the package.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        let mut out = vec![SHARE_VERSION];
+        out.extend(
+            postcard::to_stdvec(self).map_err(|_| Error::Aborted("could not encode the public package".into()))?,
+        );
+        Ok(out)
+    }
+    /// Decodes a package from untrusted bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<PublicPackage, Error> {
+        check_len("public package", bytes)?;
+        let (&version, rest) = bytes.split_first().ok_or(Error::Malformed("public package: empty"))?;
+        if version != SHARE_VERSION {
+            return Err(Error::UnsupportedVersion { what: "public package", version });
+        }
+        postcard::from_bytes(rest).map_err(|_| Error::Malformed("public package"))
+    }
+}
+
+impl std::fmt::Debug for PublicPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicPackage")
+            .field("public_key", &self.public_key())
+            .field("epoch", &self.epoch)
+            .field("threshold", &self.threshold)
+            .field("parties", &self.parties)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for KeyShare {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyShare")
+            .field("index", &self.index)
+            .field("public", &self.public)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}

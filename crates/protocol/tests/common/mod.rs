@@ -1,0 +1,134 @@
+//! Independent verifiers: libsecp256k1 (the `secp256k1` crate, C code from Bitcoin Core's
+//! project), `ed25519-dalek`, the `bitcoin` crate and libbitcoinconsensus. None of them is
+//! the code that made the signature.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use bitcoin::hashes::Hash;
+use bitcoin::key::TapTweak;
+use secp256k1::{Message, Secp256k1};
+use sha3::{Digest, Keccak256};
+use tssw_protocol::{KeyShare, PublicKey, SignRequest, Signature};
+
+/// Checks a signature against a public key with an independent library; returns the
+/// verifier's name.
+pub fn verify(public_key: &PublicKey, request: &SignRequest, signature: &Signature) -> Result<&'static str, String> {
+    let secp = Secp256k1::verification_only();
+    match (request, signature) {
+        (SignRequest::Ecdsa { prehash, .. }, Signature::Ecdsa { r, s, recovery_id }) => {
+            let pk = secp256k1::PublicKey::from_slice(public_key.as_bytes()).map_err(|e| e.to_string())?;
+            let mut compact = [0u8; 64];
+            compact[..32].copy_from_slice(r);
+            compact[32..].copy_from_slice(s);
+            let msg = Message::from_digest(*prehash);
+            // libsecp256k1 rejects high-s, so this also checks low-s normalization.
+            let sig = secp256k1::ecdsa::Signature::from_compact(&compact).map_err(|e| e.to_string())?;
+            secp.verify_ecdsa(&msg, &sig, &pk).map_err(|e| format!("ecdsa verify: {e}"))?;
+            let id = secp256k1::ecdsa::RecoveryId::from_i32(i32::from(*recovery_id)).map_err(|e| e.to_string())?;
+            let rsig = secp256k1::ecdsa::RecoverableSignature::from_compact(&compact, id).map_err(|e| e.to_string())?;
+            let recovered = Secp256k1::new().recover_ecdsa(&msg, &rsig).map_err(|e| e.to_string())?;
+            if eth_address(&recovered) != eth_address(&pk) {
+                return Err("recovered Ethereum address differs".into());
+            }
+            Ok("libsecp256k1 ecdsa verify + recovery to the Ethereum address")
+        }
+        (SignRequest::Ed25519 { message }, Signature::Ed25519(sig)) => {
+            let key: [u8; 32] = public_key.as_bytes().try_into().map_err(|_| "key length")?;
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|e| e.to_string())?;
+            vk.verify_strict(message, &ed25519_dalek::Signature::from_bytes(sig)).map_err(|e| e.to_string())?;
+            Ok("ed25519-dalek verify_strict")
+        }
+        (SignRequest::Bip340 { sighash, merkle_root: None }, Signature::Bip340(sig)) => {
+            let xonly = secp256k1::XOnlyPublicKey::from_slice(public_key.as_bytes()).map_err(|e| e.to_string())?;
+            let sig = secp256k1::schnorr::Signature::from_slice(sig).map_err(|e| e.to_string())?;
+            secp.verify_schnorr(&sig, &Message::from_digest(*sighash), &xonly).map_err(|e| e.to_string())?;
+            Ok("libsecp256k1 BIP-340 verify against the P2TR output key")
+        }
+        _ => Err("request and signature of different schemes".into()),
+    }
+}
+
+/// BIP-340 verification for an output key that commits to a script tree with `merkle_root`,
+/// computed by the `bitcoin` crate from the internal key.
+pub fn verify_with_merkle_root(
+    internal_key: [u8; 32],
+    merkle_root: [u8; 32],
+    sighash: [u8; 32],
+    signature: &Signature,
+) -> Result<(), String> {
+    let secp = Secp256k1::new();
+    let Signature::Bip340(sig) = signature else { return Err("not BIP-340".into()) };
+    let p = bitcoin::secp256k1::XOnlyPublicKey::from_slice(&internal_key).map_err(|e| e.to_string())?;
+    let root = bitcoin::TapNodeHash::from_byte_array(merkle_root);
+    let (q, _) = p.tap_tweak(&secp, Some(root));
+    let sig = secp256k1::schnorr::Signature::from_slice(sig).map_err(|e| e.to_string())?;
+    secp.verify_schnorr(&sig, &Message::from_digest(sighash), &q.to_inner()).map_err(|e| e.to_string())
+}
+
+/// The EIP-55-less Ethereum address (20 bytes) of a secp256k1 key.
+pub fn eth_address(pk: &secp256k1::PublicKey) -> [u8; 20] {
+    let hash = Keccak256::digest(&pk.serialize_uncompressed()[1..]);
+    hash[12..].try_into().unwrap()
+}
+
+/// A random 32-byte value.
+pub fn random32() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize)
+            .wrapping_mul(i + 7) as u8
+            ^ (i as u8);
+    }
+    Sha256Like::hash(&out)
+}
+
+struct Sha256Like;
+impl Sha256Like {
+    fn hash(data: &[u8]) -> [u8; 32] {
+        bitcoin::hashes::sha256::Hash::hash(data).to_byte_array()
+    }
+}
+
+/// A request for the share's scheme over a fresh random message.
+pub fn request_for(share: &KeyShare) -> SignRequest {
+    let m = random32();
+    match share.scheme() {
+        tssw_protocol::Scheme::Ecdsa => SignRequest::Ecdsa { prehash: m, derivation_path: None },
+        tssw_protocol::Scheme::Ed25519 => SignRequest::Ed25519 { message: m.to_vec() },
+        tssw_protocol::Scheme::Bip340 => SignRequest::Bip340 { sighash: m, merkle_root: None },
+    }
+}
+
+/// Every `k`-subset of `items`.
+pub fn subsets<T: Clone>(items: &[T], k: usize) -> Vec<Vec<T>> {
+    if k == 0 {
+        return vec![Vec::new()];
+    }
+    if items.len() < k {
+        return Vec::new();
+    }
+    let mut with: Vec<Vec<T>> = subsets(&items[1..], k - 1)
+        .into_iter()
+        .map(|mut s| {
+            s.insert(0, items[0].clone());
+            s
+        })
+        .collect();
+    with.extend(subsets(&items[1..], k));
+    with
+}
+
+/// Signs with exactly these shares and checks with the independent verifier.
+pub fn sign_and_verify(shares: &[&KeyShare]) {
+    let request = request_for(shares[0]);
+    let signature = tssw_protocol::testing::sign(shares, &request).unwrap();
+    verify(&shares[0].public_key(), &request, &signature).unwrap();
+}
+
+/// Signs with every t-subset.
+pub fn sign_with_every_subset(shares: &[KeyShare]) {
+    let t = usize::from(shares[0].threshold());
+    let refs: Vec<&KeyShare> = shares.iter().collect();
+    for subset in subsets(&refs, t) {
+        sign_and_verify(&subset);
+    }
+}
