@@ -300,3 +300,28 @@ impl std::fmt::Debug for KeyShare {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::{Scheme, testing};
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        for scheme in Scheme::ALL {
+            let share = &testing::dkg(scheme, 2, 2).unwrap()[0];
+            let secret = match &share.secret {
+                Secret::Ecdsa(party) => {
+                    use k256::elliptic_curve::PrimeField;
+                    party.poly_point.to_repr().to_vec()
+                }
+                Secret::Ed25519(key) => key.signing_share().serialize(),
+                Secret::Bip340(key) => key.signing_share().serialize(),
+            };
+            let text = format!("{share:?} {:?}", share.public_package());
+            assert!(text.contains("<redacted>"));
+            assert!(!text.contains(&hex(&secret)), "{scheme}: secret in Debug output");
+        }
+    }
+}

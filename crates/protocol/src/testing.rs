@@ -134,3 +134,28 @@ pub fn reshare(
         .collect::<Result<_, _>>()?;
     run(all)
 }
+
+/// A copy of `msg` with some header fields or the payload replaced, as a hostile relay or
+/// party would send it.
+pub fn forge(
+    msg: &Message,
+    round: Option<u8>,
+    from: Option<PartyIndex>,
+    to: Option<Recipient>,
+    payload: Option<Vec<u8>>,
+) -> Message {
+    let mut m = msg.clone();
+    if let Some(r) = round {
+        m.round = r;
+    }
+    if let Some(f) = from {
+        m.from = f;
+    }
+    if let Some(t) = to {
+        m.to = t;
+    }
+    if let Some(p) = payload {
+        m.payload = p;
+    }
+    m
+}

@@ -116,3 +116,29 @@ pub(crate) fn params(threshold: u16, parties: u16) -> Result<dkls23_core::protoc
         Error::InvalidParameters(format!("cannot make a {threshold}-of-{parties} ECDSA key (need 2 <= t <= n)"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn dkls(i: u8) -> dkls23_core::protocols::PartyIndex {
+        dkls23_core::protocols::PartyIndex::new(i).unwrap()
+    }
+
+    #[test]
+    fn ban_counterparty_is_a_distinct_terminal_error() {
+        // A reshare renumbers parties: dkls index 2 is ceremony party 3 here.
+        let members = Members::from_pairs([(1, PartyIndex::new(1).unwrap()), (2, PartyIndex::new(3).unwrap())]);
+        let ban = Abort::ban(dkls(1), dkls(2), AbortReason::OtConsistencyCheckFailed { counterparty: dkls(2) });
+        let e = abort(ban, &members);
+        assert!(matches!(e, Error::BanCounterparty { culprit, .. } if culprit == PartyIndex::new(3).unwrap()), "{e:?}");
+        assert!(e.is_fatal());
+        assert_eq!(e.culprits(), vec![PartyIndex::new(3).unwrap()]);
+
+        let recoverable = Abort::recoverable(dkls(1), AbortReason::ProofVerificationFailed { counterparty: dkls(2) });
+        assert!(matches!(abort(recoverable, &members), Error::InvalidContribution { .. }));
+        let anonymous = Abort::recoverable(dkls(1), AbortReason::PolynomialInconsistency);
+        assert_eq!(abort(anonymous, &members).culprits(), Vec::new());
+    }
+}
