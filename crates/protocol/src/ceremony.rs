@@ -132,6 +132,9 @@ pub(crate) trait Round<O>: Send {
     fn finish(self: Box<Self>, ctx: &Context, inbox: Inbox) -> Result<Transition<O>, Error>;
 }
 
+/// A first round and the messages it sends.
+pub(crate) type Started<O> = (Box<dyn Round<O>>, Vec<Outgoing>);
+
 pub(crate) enum Transition<O> {
     Next(Box<dyn Round<O>>, Vec<Outgoing>),
     Done(O),
@@ -283,12 +286,11 @@ impl<O> Ceremony<O> {
         if msg.round < self.round || msg.round > self.rounds {
             return Err(self.fail(Error::WrongRound { from, round: msg.round }));
         }
-        if msg.round == self.round {
-            if let State::Running(state) = &self.state {
-                if !state.expects().wants(from, broadcast) {
-                    return Err(self.fail(Error::Unexpected { from, round: msg.round }));
-                }
-            }
+        if msg.round == self.round
+            && let State::Running(state) = &self.state
+            && !state.expects().wants(from, broadcast)
+        {
+            return Err(self.fail(Error::Unexpected { from, round: msg.round }));
         }
         self.seen.insert(key, digest);
         self.pending.insert(key, msg.payload.clone());

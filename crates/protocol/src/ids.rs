@@ -6,6 +6,7 @@ use crate::Error;
 
 /// The three signature schemes, each backed by one audited-or-not upstream crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum Scheme {
     /// ECDSA over secp256k1 with DKLs23 (`dkls23-core`): EVM chains.

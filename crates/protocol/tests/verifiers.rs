@@ -65,7 +65,7 @@ fn threshold_taproot_key_path_spend_passes_libbitcoinconsensus() {
         let amount = 100_000;
         let (mut tx, spent) = unsigned_spend(key.as_bytes(), amount);
         let sighash = SighashCache::new(&tx)
-            .taproot_key_spend_signature_hash(0, &Prevouts::All(&[spent.clone()]), TapSighashType::Default)
+            .taproot_key_spend_signature_hash(0, &Prevouts::All(std::slice::from_ref(&spent)), TapSighashType::Default)
             .unwrap();
         let request = SignRequest::Bip340 { sighash: sighash.to_byte_array(), merkle_root: None };
         let signature = testing::sign(&[&shares[0], &shares[usize::from(n) - 1]], &request).unwrap();

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{K, Members, abort, check_route};
-use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::share::{DklsParty, DklsPublic, KeyShare, PublicInner, PublicPackage, Secret};
 use crate::{CeremonyId, Error, PartyIndex};
 
@@ -51,12 +51,7 @@ struct R3Direct {
 }
 
 /// Starts a fresh t-of-n DKG for party `me` of `1..=n`.
-pub(crate) fn start(
-    id: CeremonyId,
-    me: PartyIndex,
-    threshold: u16,
-    n: u16,
-) -> Result<(Box<dyn Round<KeyShare>>, Vec<Outgoing>), Error> {
+pub(crate) fn start(id: CeremonyId, me: PartyIndex, threshold: u16, n: u16) -> Result<Started<KeyShare>, Error> {
     let params = super::params(threshold, n)?;
     let members = Members::identity(crate::ids::contiguous_parties(n)?);
     let session = DkgSession::<K>::new(params, me.dkls()?, id.0.to_vec());

@@ -14,13 +14,13 @@ use zeroize::Zeroizing;
 
 use super::dkg::Fragment;
 use super::{K, Members, abort, check_route};
-use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::share::{DklsParty, DklsPublic, KeyShare, PublicInner, PublicPackage, Secret};
 use crate::{Error, PartyIndex};
 
 pub(crate) const ROUNDS: u8 = 4;
 
-pub(crate) fn start(ctx: &Context, share: &KeyShare) -> Result<(Box<dyn Round<KeyShare>>, Vec<Outgoing>), Error> {
+pub(crate) fn start(ctx: &Context, share: &KeyShare) -> Result<Started<KeyShare>, Error> {
     let (Secret::Ecdsa(party), PublicInner::Ecdsa { public, chain_code }) = (&share.secret, &share.public.inner) else {
         return Err(Error::InvalidParameters("not an ECDSA share".into()));
     };

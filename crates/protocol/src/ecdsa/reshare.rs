@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::dkg::{Finish, Fragment};
 use super::{K, Members};
-use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::reshare::{ReshareOutput, ResharePlan};
 use crate::share::{DklsPublic, KeyShare, PublicInner, PublicPackage, Secret};
 use crate::{Error, PartyIndex};
@@ -33,7 +33,7 @@ pub(crate) fn start(
     plan: &ResharePlan,
     old_share: Option<&KeyShare>,
     old: &PublicPackage,
-) -> Result<(Box<dyn Round<ReshareOutput>>, Vec<Outgoing>), Error> {
+) -> Result<Started<ReshareOutput>, Error> {
     let PublicInner::Ecdsa { public, chain_code } = &old.inner else {
         return Err(Error::InvalidParameters("old package is not ECDSA".into()));
     };
@@ -225,10 +225,10 @@ fn random_scalar() -> Scalar {
     loop {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rand_core::OsRng.fill_bytes(bytes.as_mut());
-        if let Some(s) = Option::<Scalar>::from(Scalar::from_repr((*bytes).into())) {
-            if !bool::from(s.is_zero()) {
-                return s;
-            }
+        if let Some(s) = Option::<Scalar>::from(Scalar::from_repr((*bytes).into()))
+            && !bool::from(s.is_zero())
+        {
+            return s;
         }
     }
 }

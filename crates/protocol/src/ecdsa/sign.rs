@@ -13,7 +13,7 @@ use dkls23_core::protocols::signing::{
 };
 
 use super::{K, Members, abort, check_route};
-use crate::ceremony::{Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::share::DklsParty;
 use crate::{Error, PartyIndex, Signature};
 
@@ -22,11 +22,7 @@ pub(crate) const ROUNDS: u8 = 3;
 type Party = dkls23_core::protocols::PartyIndex;
 
 /// Starts signing `prehash` with `party` (already derived, if a path was asked for).
-pub(crate) fn start(
-    ctx: &Context,
-    party: DklsParty,
-    prehash: [u8; 32],
-) -> Result<(Box<dyn Round<Signature>>, Vec<Outgoing>), Error> {
+pub(crate) fn start(ctx: &Context, party: DklsParty, prehash: [u8; 32]) -> Result<Started<Signature>, Error> {
     let members = Members::identity(ctx.parties.iter().copied());
     let counterparties = ctx.others().into_iter().map(PartyIndex::dkls).collect::<Result<Vec<_>, _>>()?;
     let data = SignData { sign_id: ctx.id.0.to_vec(), counterparties, message_hash: prehash };

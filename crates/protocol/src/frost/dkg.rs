@@ -10,17 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use frost_core::keys::dkg::{self, round1, round2};
 
 use super::{Ids, Suite, id, rng};
-use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::share::{KeyShare, PublicPackage};
 use crate::{Error, PartyIndex};
 
 pub(crate) const ROUNDS: u8 = 3;
 
-pub(crate) fn start<C: Suite>(
-    ctx: &Context,
-    threshold: u16,
-    n: u16,
-) -> Result<(Box<dyn Round<KeyShare>>, Vec<Outgoing>), Error> {
+pub(crate) fn start<C: Suite>(ctx: &Context, threshold: u16, n: u16) -> Result<Started<KeyShare>, Error> {
     let ids = Ids::<C>::new(ctx.parties.iter().copied())?;
     let (secret, package) = dkg::part1::<C, _>(id::<C>(ctx.me)?, n, threshold, rng()).map_err(|e| ids.error(e))?;
     let out = vec![Outgoing::broadcast(&package)?];

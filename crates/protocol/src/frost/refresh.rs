@@ -9,16 +9,13 @@ use frost_core::keys::refresh;
 use frost_core::keys::{KeyPackage, PublicKeyPackage};
 
 use super::{Ids, Suite, id, rng};
-use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::share::{KeyShare, PublicPackage};
 use crate::{Error, PartyIndex};
 
 pub(crate) const ROUNDS: u8 = 3;
 
-pub(crate) fn start<C: Suite>(
-    ctx: &Context,
-    share: &KeyShare,
-) -> Result<(Box<dyn Round<KeyShare>>, Vec<Outgoing>), Error> {
+pub(crate) fn start<C: Suite>(ctx: &Context, share: &KeyShare) -> Result<Started<KeyShare>, Error> {
     let key = C::key_of(&share.secret).ok_or(Error::InvalidParameters("share of another scheme".into()))?.clone();
     let public =
         C::public_of(&share.public.inner).ok_or(Error::InvalidParameters("share of another scheme".into()))?.clone();

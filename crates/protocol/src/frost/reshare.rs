@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{Element, Scalar, Suite, element, element_bytes, id, rng, scalar, scalar_bytes};
-use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Confirm, Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::reshare::{ReshareOutput, ResharePlan};
 use crate::share::{KeyShare, PublicPackage};
 use crate::{Error, PartyIndex};
@@ -38,7 +38,7 @@ pub(crate) fn start<C: Suite>(
     plan: &ResharePlan,
     old_share: Option<&KeyShare>,
     old: &PublicPackage,
-) -> Result<(Box<dyn Round<ReshareOutput>>, Vec<Outgoing>), Error> {
+) -> Result<Started<ReshareOutput>, Error> {
     let old_public =
         C::public_of(&old.inner).ok_or(Error::InvalidParameters("old package of another scheme".into()))?.clone();
     let me = plan.member(ctx.me)?;

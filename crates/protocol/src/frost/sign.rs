@@ -11,7 +11,7 @@ use frost_core::round2::{self, SignatureShare};
 use frost_core::{Identifier, SigningPackage};
 
 use super::{Ids, Suite, id, rng};
-use crate::ceremony::{Context, Expect, Inbox, Outgoing, Round, Transition};
+use crate::ceremony::{Context, Expect, Inbox, Outgoing, Round, Started, Transition};
 use crate::{Error, KeyShare, PartyIndex, Signature};
 
 pub(crate) const ROUNDS: u8 = 2;
@@ -21,7 +21,7 @@ pub(crate) fn start<C: Suite>(
     share: &KeyShare,
     message: Vec<u8>,
     merkle_root: Option<[u8; 32]>,
-) -> Result<(Box<dyn Round<Signature>>, Vec<Outgoing>), Error> {
+) -> Result<Started<Signature>, Error> {
     let key = C::key_of(&share.secret).ok_or(Error::InvalidParameters("share of another scheme".into()))?;
     let public = C::public_of(&share.public.inner).ok_or(Error::InvalidParameters("share of another scheme".into()))?;
     let (key, public) = C::signing_keys(key, public, &share.public.inner, merkle_root)?;

@@ -61,7 +61,7 @@ pub fn verify_with_merkle_root(
     let root = bitcoin::TapNodeHash::from_byte_array(merkle_root);
     let (q, _) = p.tap_tweak(&secp, Some(root));
     let sig = secp256k1::schnorr::Signature::from_slice(sig).map_err(|e| e.to_string())?;
-    secp.verify_schnorr(&sig, &Message::from_digest(sighash), &q.to_inner()).map_err(|e| e.to_string())
+    secp.verify_schnorr(&sig, &Message::from_digest(sighash), &q.to_x_only_public_key()).map_err(|e| e.to_string())
 }
 
 /// The EIP-55-less Ethereum address (20 bytes) of a secp256k1 key.
