@@ -119,6 +119,16 @@ impl ResharePlan {
         self.parties().into_iter().zip(&self.members).filter_map(|(p, m)| m.new.map(|n| (p, n))).collect()
     }
 
+    /// The dealing round: every other dealer's commitments, and its evaluation for us if we
+    /// receive a new share.
+    pub(crate) fn dealing_expects(&self, me: PartyIndex) -> crate::ceremony::Expect {
+        let dealers: std::collections::BTreeSet<PartyIndex> =
+            self.dealers().into_iter().map(|(p, _)| p).filter(|p| *p != me).collect();
+        let receiving = self.member(me).is_ok_and(|m| m.new.is_some());
+        let direct = if receiving { dealers.clone() } else { Default::default() };
+        crate::ceremony::Expect { broadcast: dealers, direct }
+    }
+
     pub(crate) fn encode(&self) -> Result<Vec<u8>, Error> {
         crate::ceremony::encode(self)
     }

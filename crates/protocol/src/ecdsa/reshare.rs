@@ -6,8 +6,6 @@
 //! key, so we check afterwards that the key did not change, and carry the chain code over
 //! (`phase4` makes a new random one, which would move every derived address).
 
-use std::collections::BTreeSet;
-
 use dkls23_core::DkgSession;
 use k256::elliptic_curve::PrimeField;
 use k256::{AffinePoint, ProjectivePoint, Scalar};
@@ -93,10 +91,7 @@ struct Dealt {
 
 impl Round<ReshareOutput> for Dealt {
     fn expects(&self) -> Expect {
-        let dealers: BTreeSet<PartyIndex> =
-            self.plan.dealers().into_iter().map(|(p, _)| p).filter(|p| *p != self.me).collect();
-        let receiving = self.plan.member(self.me).is_ok_and(|m| m.new.is_some());
-        Expect { broadcast: dealers.clone(), direct: if receiving { dealers } else { BTreeSet::new() } }
+        self.plan.dealing_expects(self.me)
     }
 
     fn finish(self: Box<Self>, ctx: &Context, inbox: Inbox) -> Result<Transition<ReshareOutput>, Error> {

@@ -90,10 +90,7 @@ struct Dealt<C: Suite> {
 
 impl<C: Suite> Round<ReshareOutput> for Dealt<C> {
     fn expects(&self) -> Expect {
-        let dealers: BTreeSet<PartyIndex> =
-            self.plan.dealers().into_iter().map(|(p, _)| p).filter(|p| *p != self.me).collect();
-        let receiving = self.plan.member(self.me).is_ok_and(|m| m.new.is_some());
-        Expect { broadcast: dealers.clone(), direct: if receiving { dealers } else { BTreeSet::new() } }
+        self.plan.dealing_expects(self.me)
     }
 
     fn finish(self: Box<Self>, ctx: &Context, inbox: Inbox) -> Result<Transition<ReshareOutput>, Error> {

@@ -2,9 +2,10 @@
 //!
 //! DKG output is already tweaked: shares q_i = ±p_i + t of the BIP-341 output key
 //! Q = even(P) + t·G with t = H_TapTweak(x(P)) and no script tree. The internal key P is not
-//! kept by the crate, so we recover it from the round-1 commitments and store it. To sign
-//! for an output with a script tree (merkle root m) we untweak (subtract t, which needs P)
-//! and let the crate tweak again with m, so there is one signing path for both cases.
+//! kept by the crate, so we recover it from the round-1 commitments and store it. A
+//! key-path spend without script tree signs with the stored packages as they are; for an
+//! output with a script tree (merkle root m) we untweak (subtract t, which needs P) and let
+//! the crate tweak again with m. Both go through the same `round2::sign` and `aggregate`.
 
 use std::collections::BTreeMap;
 
@@ -44,10 +45,15 @@ impl Suite for Tr {
     fn internal_key(
         commitments: &BTreeMap<Identifier<Self>, &frost_core::keys::VerifiableSecretSharingCommitment<Self>>,
     ) -> Result<Option<[u8; 32]>, Error> {
-        let untweaked =
-            PublicKeyPackage::from_dkg_commitments(commitments).map_err(|e| Error::Aborted(e.to_string()))?;
-        let compressed = untweaked.verifying_key().serialize().map_err(|e| Error::Aborted(e.to_string()))?;
-        Ok(Some(x_only(&compressed)?))
+        // P is the sum of the constant terms: what `from_dkg_commitments` computes, without
+        // also recomputing every verifying share.
+        let mut p = <<Tr as Ciphersuite>::Group as Group>::identity();
+        for commitment in commitments.values() {
+            let serialized = commitment.serialize().map_err(|e| Error::Aborted(e.to_string()))?;
+            let constant = serialized.first().ok_or(Error::Aborted("empty commitment".into()))?;
+            p += element::<Tr>(constant)?;
+        }
+        Ok(Some(x_only(&element_bytes::<Tr>(&p)?)?))
     }
 
     fn signing_keys(
@@ -58,6 +64,11 @@ impl Suite for Tr {
     ) -> Result<(KeyPackage<Self>, PublicKeyPackage<Self>), Error> {
         let PublicInner::Bip340 { internal_key, .. } = inner else {
             return Err(Error::InvalidParameters("not a taproot key".into()));
+        };
+        // The stored packages are already tweaked for "no script tree": untweaking and
+        // tweaking again with `None` would give the same packages back.
+        let Some(merkle_root) = merkle_root else {
+            return Ok((key.clone(), public.clone()));
         };
         let t = tap_tweak(internal_key)?;
         let t_point = <<Tr as Ciphersuite>::Group as Group>::generator() * t;
@@ -83,7 +94,7 @@ impl Suite for Tr {
             *shares.get(key.identifier()).ok_or(Error::Aborted("own verifying share missing".into()))?;
         let untweaked_key = KeyPackage::new(*key.identifier(), signing_share, own_verifying, vk, *key.min_signers());
         let untweaked_public = PublicKeyPackage::new(shares, vk, public.min_signers());
-        Ok((untweaked_key.tweak(merkle_root), untweaked_public.tweak(merkle_root)))
+        Ok((untweaked_key.tweak(Some(merkle_root)), untweaked_public.tweak(Some(merkle_root))))
     }
 }
 
