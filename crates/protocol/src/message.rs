@@ -129,14 +129,20 @@ impl Message {
         if wire.round == 0 {
             return Err(Error::Malformed("message: round 0"));
         }
-        Ok(Message {
+        let message = Message {
             ceremony: CeremonyId(wire.ceremony),
             scheme,
             round: wire.round,
             from,
             to,
             payload: wire.payload.to_vec(),
-        })
+        };
+        // postcard accepts overlong varints; one message must have exactly one encoding so
+        // that nothing downstream can be fooled by two byte strings for the same message.
+        if message.encode() != bytes {
+            return Err(Error::Malformed("message: non-canonical encoding"));
+        }
+        Ok(message)
     }
 }
 
@@ -201,6 +207,13 @@ mod tests {
 
         let huge = vec![1u8; MAX_MESSAGE_BYTES + 1];
         assert!(matches!(Message::decode(&huge), Err(Error::TooLarge { .. })));
+
+        // An overlong varint for the sender (0x81 0x00 instead of 0x01), found by fuzzing.
+        let canonical = sample().encode();
+        let mut overlong = canonical[..35].to_vec();
+        overlong.extend_from_slice(&[0x81, 0x00]);
+        overlong.extend_from_slice(&canonical[36..]);
+        assert_eq!(Message::decode(&overlong), Err(Error::Malformed("message: non-canonical encoding")));
 
         // A payload length that claims more bytes than are present.
         let mut bytes = sample().encode();
