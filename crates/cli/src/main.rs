@@ -1,0 +1,42 @@
+//! `tssw`: the tss-wallet command. Arguments are parsed here; the work is in the library
+//! crates.
+
+mod demo;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tssw", version, about = "Threshold-signature wallet: keys that exist only as shares")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every ceremony for every scheme in this process and check each signature with an
+    /// independent verifier: DKG, sign, refresh, sign, reshare 2-of-2 → 2-of-3, sign with
+    /// every pair.
+    Demo {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { json } => match demo::run(json) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("tssw demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
