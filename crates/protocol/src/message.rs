@@ -183,6 +183,27 @@ mod tests {
         assert_eq!(Message::decode(&b.encode()).unwrap(), b);
     }
 
+    /// Freezes the wire format (version 1): a change here breaks every deployed party.
+    #[test]
+    fn encoding_is_frozen() {
+        let bytes = sample().encode();
+        let expected = [
+            "01",                                                               // version
+            "02",                                                               // scheme: ed25519
+            "0707070707070707070707070707070707070707070707070707070707070707", // ceremony id
+            "02",                                                               // round
+            "01",                                                               // from (varint)
+            "02",                                                               // to (varint; 0 = broadcast)
+            "03010203",                                                         // payload length, bytes
+        ]
+        .concat();
+        assert_eq!(hex(&bytes), expected);
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     #[test]
     fn every_truncation_is_rejected() {
         let bytes = sample().encode();
