@@ -62,7 +62,16 @@ impl std::str::FromStr for Scheme {
 /// is the party's position in the [`crate::ResharePlan`] (old and new share indices are
 /// carried in the plan), because a party's share index may change across a reshare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u16")]
 pub struct PartyIndex(u16);
+
+// Decoders of untrusted bytes get the 1..=255 check for free.
+impl TryFrom<u16> for PartyIndex {
+    type Error = Error;
+    fn try_from(index: u16) -> Result<PartyIndex, Error> {
+        PartyIndex::new(index)
+    }
+}
 
 impl PartyIndex {
     /// The largest index: `dkls23` numbers parties with a `u8`.

@@ -1,0 +1,552 @@
+//! One party's end of the secure channel for one ceremony.
+//!
+//! Keys: for every other party, X25519 between the two ephemeral keys of the verified
+//! setup, then HKDF-SHA256 with the setup transcript hash as salt and info =
+//! `domain ‖ ceremony id ‖ lower identity ‖ higher identity`, expanded to two keys, one per
+//! direction. The ephemeral keys are signed by the identities (contributions) and the
+//! setup is signed by the coordinator, so the keys are bound to both identities, to this
+//! ceremony and to this exact setup. Separate direction keys mean a frame can never be
+//! reflected back to its sender as if the peer had sent it.
+//!
+//! Direct messages: ChaCha20-Poly1305 under the direction key, AAD = message id, nonce
+//! from the message id. Broadcasts: the sender encrypts one copy per recipient the same
+//! way and, inside the ciphertext, signs `message id ‖ H(plaintext)` with its identity, so
+//! each recipient holds a transferable statement of what the sender broadcast. The
+//! protocol's confirmation round finally checks that every party saw the same broadcasts.
+
+use std::collections::BTreeMap;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use tssw_protocol::{CeremonyId, Message, PartyIndex, Recipient, Scheme};
+use x25519_dalek::PublicKey as XPublic;
+use zeroize::Zeroizing;
+
+use crate::ChannelError;
+use crate::frame::{Frame, FrameHeader, MessageId};
+use crate::identity::{EphemeralKey, IdentityKey, PartyId};
+use crate::setup::VerifiedSetup;
+
+const KDF_DOMAIN: &[u8] = b"tssw/channel/v1/pair-keys\0";
+const BROADCAST_DOMAIN: &[u8] = b"tssw/channel/v1/broadcast\0";
+const SIGNATURE_LEN: usize = 64;
+
+/// What [`Session::open`] made of a frame.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Opened {
+    /// An authenticated protocol message whose header matches the frame: hand it to the
+    /// ceremony.
+    Message(Message),
+    /// A byte-identical copy of a frame already opened: drop it (idempotent).
+    Duplicate,
+}
+
+/// A frame to send, and to whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outbound {
+    /// The recipient.
+    pub to: PartyIndex,
+    /// The encoded frame.
+    pub bytes: Vec<u8>,
+}
+
+struct Peer {
+    party: PartyId,
+    seal: ChaCha20Poly1305,
+    open: ChaCha20Poly1305,
+}
+
+struct Seen {
+    frame: [u8; 32],
+    plaintext: [u8; 32],
+}
+
+/// One party's channel for one ceremony: seals outgoing protocol messages into frames and
+/// opens incoming frames. No I/O; the caller moves the bytes.
+pub struct Session {
+    id: CeremonyId,
+    scheme: Scheme,
+    me: PartyIndex,
+    identity: IdentityKey,
+    peers: BTreeMap<PartyIndex, Peer>,
+    /// Plaintext digest sealed under each id, so an id (an AEAD nonce) never carries two
+    /// different plaintexts.
+    sent: BTreeMap<MessageId, [u8; 32]>,
+    /// Every id opened, to drop duplicates and catch a peer that equivocates under one id.
+    seen: BTreeMap<MessageId, Seen>,
+    expires_at: u64,
+    closed: bool,
+    rejected: usize,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("ceremony", &self.id)
+            .field("me", &self.me)
+            .field("peers", &self.peers.keys().collect::<Vec<_>>())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Opens this party's session from a verified setup, its identity and the ephemeral key
+    /// it contributed. The setup must carry exactly that contribution: otherwise the
+    /// coordinator replayed an old one of ours and the ceremony would not be fresh for us.
+    pub fn new(
+        setup: &VerifiedSetup,
+        identity: &IdentityKey,
+        ephemeral: EphemeralKey,
+    ) -> Result<Session, ChannelError> {
+        let my_id = identity.party_id();
+        let params = setup.params();
+        let mine = params
+            .parties
+            .iter()
+            .find(|p| p.party() == my_id)
+            .ok_or(ChannelError::SetupMismatch("our identity is not in the setup"))?;
+        if mine.contribution.nonce != ephemeral.nonce || mine.contribution.x25519_public != ephemeral.public {
+            return Err(ChannelError::SetupMismatch("the setup does not carry our contribution"));
+        }
+        let mut peers = BTreeMap::new();
+        for p in params.parties.iter().filter(|p| p.party() != my_id) {
+            let shared = ephemeral.secret.diffie_hellman(&XPublic::from(p.contribution.x25519_public));
+            // A low-order public key makes the shared secret a known constant.
+            if !shared.was_contributory() {
+                return Err(ChannelError::PeerMisbehaved { party: p.index, reason: "non-contributory X25519 key" });
+            }
+            let (lo, hi) = if my_id < p.party() { (my_id, p.party()) } else { (p.party(), my_id) };
+            let mut info = KDF_DOMAIN.to_vec();
+            info.extend_from_slice(&setup.ceremony_id().0);
+            info.extend_from_slice(&lo.0);
+            info.extend_from_slice(&hi.0);
+            let mut okm = Zeroizing::new([0u8; 64]);
+            Hkdf::<Sha256>::new(Some(&setup.transcript()), shared.as_bytes())
+                .expand(&info, okm.as_mut())
+                .map_err(|_| ChannelError::Misuse("HKDF output length"))?;
+            let key = |range| ChaCha20Poly1305::new_from_slice(okm.get(range).unwrap_or_default());
+            let lo_to_hi = key(0..32).map_err(|_| ChannelError::Misuse("key length"))?;
+            let hi_to_lo = key(32..64).map_err(|_| ChannelError::Misuse("key length"))?;
+            let (seal, open) = if my_id == lo { (lo_to_hi, hi_to_lo) } else { (hi_to_lo, lo_to_hi) };
+            peers.insert(p.index, Peer { party: p.party(), seal, open });
+        }
+        Ok(Session {
+            id: setup.ceremony_id(),
+            scheme: params.scheme,
+            me: mine.index,
+            identity: IdentityKey::from_seed(&identity.to_seed()),
+            peers,
+            sent: BTreeMap::new(),
+            seen: BTreeMap::new(),
+            expires_at: params.expires_at,
+            closed: false,
+            rejected: 0,
+        })
+    }
+
+    /// A copy with the same keys and state, for fuzz targets that need a fresh session per
+    /// input without re-running the setup. Two live copies would seal the same nonces, so
+    /// this exists only under `test-helpers`.
+    #[cfg(feature = "test-helpers")]
+    pub fn fork_for_tests(&self) -> Session {
+        Session {
+            id: self.id,
+            scheme: self.scheme,
+            me: self.me,
+            identity: IdentityKey::from_seed(&self.identity.to_seed()),
+            peers: self
+                .peers
+                .iter()
+                .map(|(i, p)| (*i, Peer { party: p.party, seal: p.seal.clone(), open: p.open.clone() }))
+                .collect(),
+            sent: self.sent.clone(),
+            seen: self.seen.iter().map(|(k, v)| (*k, Seen { frame: v.frame, plaintext: v.plaintext })).collect(),
+            expires_at: self.expires_at,
+            closed: self.closed,
+            rejected: self.rejected,
+        }
+    }
+
+    /// The ceremony id.
+    pub fn ceremony_id(&self) -> CeremonyId {
+        self.id
+    }
+
+    /// This party's index.
+    pub fn me(&self) -> PartyIndex {
+        self.me
+    }
+
+    /// The identity of the party at `index`, if it is a counterparty.
+    pub fn peer(&self, index: PartyIndex) -> Option<PartyId> {
+        self.peers.get(&index).map(|p| p.party)
+    }
+
+    /// The setup's expiry (unix seconds), for the driver's deadline.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// Closes the session: its ceremony ended, so every later frame is rejected.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Whether [`Session::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Seals one protocol message of this party into frames: one for a direct message, one
+    /// per counterparty for a broadcast. Sealing the same message again gives the same
+    /// bytes (a safe resend); a different message under a used id is refused.
+    pub fn seal(&mut self, msg: &Message) -> Result<Vec<Outbound>, ChannelError> {
+        if self.closed {
+            return Err(ChannelError::Closed);
+        }
+        if msg.ceremony() != self.id || msg.scheme() != self.scheme {
+            return Err(ChannelError::Misuse("message of another ceremony"));
+        }
+        if msg.from() != self.me {
+            return Err(ChannelError::Misuse("message from another sender"));
+        }
+        let (to, targets): (Option<PartyIndex>, Vec<PartyIndex>) = match msg.to() {
+            Recipient::Broadcast => (None, self.peers.keys().copied().collect()),
+            Recipient::One(p) if self.peers.contains_key(&p) => (Some(p), vec![p]),
+            Recipient::One(_) => return Err(ChannelError::Misuse("recipient is not a counterparty")),
+        };
+        let id = MessageId::compute(self.id, msg.round(), self.me, to);
+        let encoded = Zeroizing::new(msg.encode());
+        let digest: [u8; 32] = Sha256::digest(encoded.as_slice()).into();
+        // ChaCha20-Poly1305 loses confidentiality and authenticity if one key encrypts two
+        // plaintexts under one nonce. The nonce comes from the message id, and each
+        // direction key serves one sender → one receiver in one ceremony and one setup; the
+        // id is unique per (round, receiver or broadcast), the protocol sends one message
+        // per such slot, and this check refuses a second, different plaintext for a slot.
+        // Deterministic nonces also make a resend byte-identical, so duplicates are cheap
+        // to drop. 96 of the id's 256 bits keep distinct ids' nonces distinct with
+        // overwhelming probability for the few hundred ids a ceremony has.
+        match self.sent.get(&id) {
+            Some(prev) if *prev != digest => return Err(ChannelError::Misuse("a different message under a used id")),
+            _ => {}
+        }
+        let plaintext = match to {
+            None => {
+                let signature = self.identity.sign(BROADCAST_DOMAIN, &[&id.0, &digest]);
+                let mut p = Zeroizing::new(Vec::with_capacity(SIGNATURE_LEN + encoded.len()));
+                p.extend_from_slice(&signature);
+                p.extend_from_slice(&encoded);
+                p
+            }
+            Some(_) => encoded,
+        };
+        let mut out = Vec::with_capacity(targets.len());
+        for target in targets {
+            let peer = self.peers.get(&target).ok_or(ChannelError::Misuse("recipient is not a counterparty"))?;
+            let body = peer
+                .seal
+                .encrypt(&Nonce::from(id.nonce()), Payload { msg: &plaintext, aad: &id.0 })
+                .map_err(|_| ChannelError::Misuse("encryption failed"))?;
+            let header = FrameHeader {
+                ceremony: self.id,
+                round: msg.round(),
+                from: self.me,
+                to: target,
+                broadcast: to.is_none(),
+                id,
+            };
+            out.push(Outbound { to: target, bytes: Frame { header, body }.encode() });
+        }
+        self.sent.insert(id, digest);
+        Ok(out)
+    }
+
+    /// How many frames [`Session::open`] rejected so far (for metrics and tests: what a
+    /// hostile relay tried).
+    pub fn rejected_frames(&self) -> usize {
+        self.rejected
+    }
+
+    /// Opens one frame from the relay. Checks run from cheapest to dearest and nothing in
+    /// the header is trusted until the AEAD check passes under the claimed sender's key.
+    pub fn open(&mut self, bytes: &[u8]) -> Result<Opened, ChannelError> {
+        let result = self.open_inner(bytes);
+        if result.is_err() {
+            self.rejected = self.rejected.saturating_add(1);
+        }
+        result
+    }
+
+    fn open_inner(&mut self, bytes: &[u8]) -> Result<Opened, ChannelError> {
+        let frame = Frame::decode(bytes)?;
+        let h = frame.header;
+        if h.ceremony != self.id {
+            return Err(ChannelError::WrongCeremony);
+        }
+        if self.closed {
+            return Err(ChannelError::Closed);
+        }
+        if h.to != self.me {
+            return Err(ChannelError::Misrouted { to: h.to.get() });
+        }
+        let Some(peer) = self.peers.get(&h.from) else {
+            return Err(ChannelError::UnknownSender { from: h.from.get() });
+        };
+        if h.id != h.expected_id() {
+            return Err(ChannelError::MessageId);
+        }
+        let frame_digest: [u8; 32] = Sha256::digest(bytes).into();
+        let previous = self.seen.get(&h.id);
+        if previous.is_some_and(|s| s.frame == frame_digest) {
+            return Ok(Opened::Duplicate);
+        }
+        let plaintext = Zeroizing::new(
+            peer.open
+                .decrypt(&Nonce::from(h.id.nonce()), Payload { msg: &frame.body, aad: &h.id.0 })
+                .map_err(|_| ChannelError::Decrypt { from: h.from })?,
+        );
+        // From here the frame is authentic: anything wrong is the sender's doing.
+        let blame = |reason| ChannelError::PeerMisbehaved { party: h.from, reason };
+        let encoded: &[u8] = if h.broadcast {
+            let (signature, encoded) =
+                plaintext.split_at_checked(SIGNATURE_LEN).ok_or(blame("broadcast without a signature"))?;
+            let signature: [u8; SIGNATURE_LEN] =
+                signature.try_into().map_err(|_| blame("broadcast without a signature"))?;
+            let digest: [u8; 32] = Sha256::digest(encoded).into();
+            peer.party
+                .verify(BROADCAST_DOMAIN, &[&h.id.0, &digest], &signature)
+                .map_err(|()| blame("bad broadcast signature"))?;
+            encoded
+        } else {
+            &plaintext
+        };
+        let digest: [u8; 32] = Sha256::digest(encoded).into();
+        if let Some(prev) = previous {
+            return if prev.plaintext == digest {
+                Ok(Opened::Duplicate)
+            } else {
+                Err(blame("two different messages under one id"))
+            };
+        }
+        let msg = Message::decode(encoded).map_err(|_| blame("inner message does not decode"))?;
+        let expected_to = if h.broadcast { Recipient::Broadcast } else { Recipient::One(self.me) };
+        if msg.ceremony() != self.id
+            || msg.scheme() != self.scheme
+            || msg.round() != h.round
+            || msg.from() != h.from
+            || msg.to() != expected_to
+        {
+            return Err(blame("inner message disagrees with the frame header"));
+        }
+        self.seen.insert(h.id, Seen { frame: frame_digest, plaintext: digest });
+        Ok(Opened::Message(msg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use tssw_protocol::testing::forge;
+
+    use super::*;
+    use crate::identity::{CONTRIBUTION_DOMAIN, Contribution};
+    use crate::setup::{Expectation, Operation, Setup, SetupParams, SetupParty};
+    use crate::testing::{TestRng, fixed_sessions};
+
+    fn p(i: u16) -> PartyIndex {
+        PartyIndex::new(i).unwrap()
+    }
+
+    /// Party 1's first DKG broadcast in the sessions' ceremony.
+    fn broadcast_of(s: &Session) -> Message {
+        let (_, msgs) = tssw_protocol::dkg(s.ceremony_id(), Scheme::Ed25519, s.me(), 2, 2).unwrap();
+        msgs.into_iter().next().unwrap()
+    }
+
+    /// Seals `plaintext` as party `from` would, with any header: what a malicious peer (who
+    /// holds the pair key) can send.
+    fn seal_raw(from: &Session, to: PartyIndex, round: u8, broadcast: bool, plaintext: &[u8]) -> Vec<u8> {
+        let id = MessageId::compute(from.id, round, from.me, (!broadcast).then_some(to));
+        let body =
+            from.peers[&to].seal.encrypt(&Nonce::from(id.nonce()), Payload { msg: plaintext, aad: &id.0 }).unwrap();
+        Frame { header: FrameHeader { ceremony: from.id, round, from: from.me, to, broadcast, id }, body }.encode()
+    }
+
+    #[test]
+    fn seal_open_direct_and_broadcast() {
+        let (mut one, mut two) = fixed_sessions().unwrap();
+        let b = broadcast_of(&one);
+        let frames = one.seal(&b).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].to, p(2));
+        let Opened::Message(m) = two.open(&frames[0].bytes).unwrap() else { panic!() };
+        assert_eq!(m, b);
+        assert!(matches!(two.open(&frames[0].bytes).unwrap(), Opened::Duplicate));
+        // Resealing the same message gives the same bytes (deterministic nonce and signature).
+        assert_eq!(one.seal(&b).unwrap(), frames);
+
+        let d = forge(&b, Some(2), None, Some(Recipient::One(p(2))), None);
+        let frames = one.seal(&d).unwrap();
+        let Opened::Message(m) = two.open(&frames[0].bytes).unwrap() else { panic!() };
+        assert_eq!(m, d);
+        // The reverse direction uses the other key: a frame can't be reflected to its sender.
+        assert!(matches!(one.open(&frames[0].bytes), Err(ChannelError::Misrouted { to: 2 })));
+    }
+
+    #[test]
+    fn seal_misuse() {
+        let (mut one, mut two) = fixed_sessions().unwrap();
+        let b = broadcast_of(&one);
+        assert_eq!(two.seal(&b).unwrap_err(), ChannelError::Misuse("message from another sender"));
+        let other = forge(&b, None, None, Some(Recipient::One(p(3))), None);
+        assert_eq!(one.seal(&other).unwrap_err(), ChannelError::Misuse("recipient is not a counterparty"));
+        let (_, foreign) = tssw_protocol::dkg(tssw_protocol::CeremonyId([1; 32]), Scheme::Ed25519, p(1), 2, 2).unwrap();
+        assert_eq!(one.seal(&foreign[0]).unwrap_err(), ChannelError::Misuse("message of another ceremony"));
+        one.seal(&b).unwrap();
+        let changed = forge(&b, None, None, None, Some(vec![1, 2, 3]));
+        assert_eq!(one.seal(&changed).unwrap_err(), ChannelError::Misuse("a different message under a used id"));
+        one.close();
+        assert_eq!(one.seal(&b).unwrap_err(), ChannelError::Closed);
+    }
+
+    #[test]
+    fn closed_session_rejects() {
+        let (mut one, mut two) = fixed_sessions().unwrap();
+        let frames = one.seal(&broadcast_of(&one)).unwrap();
+        two.close();
+        assert_eq!(two.open(&frames[0].bytes).unwrap_err(), ChannelError::Closed);
+        assert_eq!(two.rejected_frames(), 1);
+    }
+
+    #[test]
+    fn inner_header_must_match_frame() {
+        let (one, mut two) = fixed_sessions().unwrap();
+        let b = broadcast_of(&one);
+        // A direct frame for round 2 carrying the round-1 broadcast.
+        let frame = seal_raw(&one, p(2), 2, false, &b.encode());
+        assert_eq!(
+            two.open(&frame).unwrap_err(),
+            ChannelError::PeerMisbehaved { party: p(1), reason: "inner message disagrees with the frame header" }
+        );
+        let frame = seal_raw(&one, p(2), 1, false, &[0xff; 10]);
+        assert_eq!(
+            two.open(&frame).unwrap_err(),
+            ChannelError::PeerMisbehaved { party: p(1), reason: "inner message does not decode" }
+        );
+    }
+
+    #[test]
+    fn broadcast_signature_checked() {
+        let (one, mut two) = fixed_sessions().unwrap();
+        let mut plaintext = vec![0u8; SIGNATURE_LEN];
+        plaintext.extend_from_slice(&broadcast_of(&one).encode());
+        let frame = seal_raw(&one, p(2), 1, true, &plaintext);
+        assert_eq!(
+            two.open(&frame).unwrap_err(),
+            ChannelError::PeerMisbehaved { party: p(1), reason: "bad broadcast signature" }
+        );
+        let frame = seal_raw(&one, p(2), 1, true, &[1; 10]);
+        assert_eq!(
+            two.open(&frame).unwrap_err(),
+            ChannelError::PeerMisbehaved { party: p(1), reason: "broadcast without a signature" }
+        );
+    }
+
+    #[test]
+    fn equivocation_under_one_id() {
+        let (mut one, mut two) = fixed_sessions().unwrap();
+        let d = forge(&broadcast_of(&one), None, None, Some(Recipient::One(p(2))), None);
+        two.open(&one.seal(&d).unwrap()[0].bytes).unwrap();
+        let other = forge(&d, None, None, None, Some(vec![9; 4]));
+        let frame = seal_raw(&one, p(2), 1, false, &other.encode());
+        assert_eq!(
+            two.open(&frame).unwrap_err(),
+            ChannelError::PeerMisbehaved { party: p(1), reason: "two different messages under one id" }
+        );
+    }
+
+    #[test]
+    fn session_needs_our_fresh_contribution() {
+        let coordinator = IdentityKey::random();
+        let (a, b) = (IdentityKey::random(), IdentityKey::random());
+        let mut rng = TestRng::new(1);
+        let (ca, ea) = Contribution::new(&a, &mut rng);
+        let (cb, _eb) = Contribution::new(&b, &mut rng);
+        let (_old, ea_old) = Contribution::new(&a, &mut rng);
+        let expected = Expectation {
+            operation: Operation::Dkg,
+            scheme: Scheme::Ed25519,
+            threshold: 2,
+            parties: vec![(p(1), a.party_id()), (p(2), b.party_id())],
+            digest: None,
+        };
+        let params = SetupParams {
+            operation: Operation::Dkg,
+            scheme: Scheme::Ed25519,
+            threshold: 2,
+            parties: vec![SetupParty { index: p(1), contribution: ca }, SetupParty { index: p(2), contribution: cb }],
+            digest: None,
+            expires_at: 10,
+        };
+        let v = Setup::sign(&coordinator, params).unwrap().verify(&coordinator.party_id(), 0, &expected).unwrap();
+        // An ephemeral key from another contribution (e.g. a replayed older setup).
+        assert_eq!(
+            Session::new(&v, &a, ea_old).unwrap_err(),
+            ChannelError::SetupMismatch("the setup does not carry our contribution")
+        );
+        // A party not in the setup.
+        let (_, ec) = Contribution::new(&IdentityKey::random(), &mut rng);
+        assert_eq!(
+            Session::new(&v, &IdentityKey::random(), ec).unwrap_err(),
+            ChannelError::SetupMismatch("our identity is not in the setup")
+        );
+        assert!(Session::new(&v, &a, ea).is_ok());
+    }
+
+    #[test]
+    fn low_order_x25519_key_rejected() {
+        let coordinator = IdentityKey::random();
+        let (a, b) = (IdentityKey::random(), IdentityKey::random());
+        let (ca, ea) = Contribution::new(&a, &mut rand_core::OsRng);
+        // Party 2 signs a contribution with the all-zero (low-order) X25519 point.
+        let x25519_public = [0u8; 32];
+        let nonce = [5u8; 32];
+        let signature = b.sign(CONTRIBUTION_DOMAIN, &[&b.party_id().0, &nonce, &x25519_public]);
+        let cb = Contribution { party: b.party_id(), nonce, x25519_public, signature };
+        let expected = Expectation {
+            operation: Operation::Refresh,
+            scheme: Scheme::Bip340,
+            threshold: 2,
+            parties: vec![(p(1), a.party_id()), (p(2), b.party_id())],
+            digest: None,
+        };
+        let params = SetupParams {
+            operation: Operation::Refresh,
+            scheme: Scheme::Bip340,
+            threshold: 2,
+            parties: vec![SetupParty { index: p(1), contribution: ca }, SetupParty { index: p(2), contribution: cb }],
+            digest: None,
+            expires_at: 10,
+        };
+        let v = Setup::sign(&coordinator, params).unwrap().verify(&coordinator.party_id(), 0, &expected).unwrap();
+        assert_eq!(
+            Session::new(&v, &a, ea).unwrap_err(),
+            ChannelError::PeerMisbehaved { party: p(2), reason: "non-contributory X25519 key" }
+        );
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let (one, _) = fixed_sessions().unwrap();
+        let key = IdentityKey::from_seed(&[1; 32]);
+        let seed_hex: String = key.to_seed().iter().map(|b| format!("{b:02x}")).collect();
+        for text in [format!("{one:?}"), format!("{key:?}")] {
+            assert!(!text.contains(&seed_hex[..16]), "{text}");
+        }
+        assert!(format!("{key:?}").contains("redacted"));
+    }
+}
