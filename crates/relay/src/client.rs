@@ -1,0 +1,224 @@
+//! [`RelayTransport`]: a [`tssw_channel::Transport`] over a relay WebSocket
+//! (tokio-tungstenite, plain `ws://`: no TLS features yet, loopback only).
+//!
+//! Delivery: every frame the relay pushes is `seq ‖ frame`; the transport acks it at once
+//! (`0x01 ‖ seq`), drops any `seq` it has already seen, and remembers the last one.
+//!
+//! Reconnect policy (simple and bounded): when the connection drops (EOF, I/O error, or
+//! a send that fails), the transport reconnects with `?resume_from=<last seq>` and tries at
+//! most [`RECONNECT_DELAYS_MS`]`.len()` times, waiting 50, 100 then 200 ms before the
+//! attempts. A deliberate close by the relay (bad frame, replaced, expired…) or an HTTP
+//! refusal (401/403/503) is not retried: it is returned as [`ClientError`]. A frame whose
+//! send failed is sent again after the reconnect; if the first copy did reach the relay,
+//! the receiver's session drops the duplicate.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tssw_channel::{Outbound, Transport};
+use tssw_protocol::CeremonyId;
+
+use crate::token::Token;
+use crate::wire;
+
+/// Delays before each reconnect attempt, in milliseconds.
+pub const RECONNECT_DELAYS_MS: [u64; 3] = [50, 100, 200];
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why the relay client failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The relay refused the upgrade with this HTTP status (401, 403, 503…).
+    #[error("relay refused the connection: HTTP {0}")]
+    Refused(u16),
+    /// The relay closed the connection on purpose (see [`crate::close`]).
+    #[error("relay closed the connection: {code} {reason}")]
+    Closed {
+        /// The close code.
+        code: u16,
+        /// The relay's reason.
+        reason: String,
+    },
+    /// The relay sent something that is not a relay message.
+    #[error("bad message from relay: {0}")]
+    Protocol(&'static str),
+    /// Connecting failed (after the retries, if any).
+    #[error("websocket: {0}")]
+    WebSocket(#[source] Box<tungstenite::Error>),
+    /// The base URL or token cannot make a request.
+    #[error("bad relay url or token")]
+    Request,
+}
+
+/// One party's connection to the relay for one ceremony.
+pub struct RelayTransport {
+    url: String,
+    token: Token,
+    max_message: usize,
+    ws: Option<Ws>,
+    last_seq: u64,
+    reconnects: u32,
+    drop_after_receives: Option<u32>,
+}
+
+impl std::fmt::Debug for RelayTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayTransport")
+            .field("url", &self.url)
+            .field("last_seq", &self.last_seq)
+            .field("reconnects", &self.reconnects)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayTransport {
+    /// Connects to the relay at `base` (e.g. `ws://127.0.0.1:7000`) for `ceremony`, with
+    /// the token the wallet server issued for this party.
+    pub async fn connect(base: &str, ceremony: CeremonyId, token: Token) -> Result<RelayTransport, ClientError> {
+        let url = format!("{}/v1/ceremonies/{}/ws", base.trim_end_matches('/'), hex::encode(ceremony.0));
+        let mut t = RelayTransport {
+            url,
+            token,
+            max_message: tssw_channel::MAX_FRAME_BYTES + 8,
+            ws: None,
+            last_seq: 0,
+            reconnects: 0,
+            drop_after_receives: None,
+        };
+        t.ws = Some(t.open().await?);
+        Ok(t)
+    }
+
+    /// The last sequence number received (what a reconnect resumes from).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// How many times the connection was re-established.
+    pub fn reconnects(&self) -> u32 {
+        self.reconnects
+    }
+
+    /// Test hook: after `n` more frames are received, drop the TCP connection without a
+    /// close handshake (as a network failure would).
+    #[doc(hidden)]
+    pub fn drop_connection_after_receives(&mut self, n: u32) {
+        self.drop_after_receives = Some(n);
+    }
+
+    /// Sends raw bytes as one binary message (tests: oversized or malformed input).
+    #[doc(hidden)]
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        let ws = self.ws.as_mut().ok_or(ClientError::Protocol("not connected"))?;
+        ws.send(Message::Binary(bytes.into())).await.map_err(|e| ClientError::WebSocket(Box::new(e)))
+    }
+
+    async fn open(&self) -> Result<Ws, ClientError> {
+        let url =
+            if self.last_seq > 0 { format!("{}?resume_from={}", self.url, self.last_seq) } else { self.url.clone() };
+        let mut request = url.into_client_request().map_err(|_| ClientError::Request)?;
+        let bearer =
+            HeaderValue::from_str(&format!("Bearer {}", self.token.as_str())).map_err(|_| ClientError::Request)?;
+        request.headers_mut().insert(tungstenite::http::header::AUTHORIZATION, bearer);
+        let config =
+            WebSocketConfig::default().max_message_size(Some(self.max_message)).max_frame_size(Some(self.max_message));
+        match tokio_tungstenite::connect_async_with_config(request, Some(config), true).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(tungstenite::Error::Http(response)) => Err(ClientError::Refused(response.status().as_u16())),
+            Err(e) => Err(ClientError::WebSocket(Box::new(e))),
+        }
+    }
+
+    /// Reconnects with `resume_from`, bounded by [`RECONNECT_DELAYS_MS`].
+    async fn reconnect(&mut self) -> Result<(), ClientError> {
+        self.ws = None;
+        let mut last = ClientError::Protocol("no reconnect attempt");
+        for delay in RECONNECT_DELAYS_MS {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            match self.open().await {
+                Ok(ws) => {
+                    tracing::info!(resume_from = self.last_seq, "reconnected to relay");
+                    self.ws = Some(ws);
+                    self.reconnects += 1;
+                    return Ok(());
+                }
+                // The relay answered and said no: retrying will not help.
+                Err(e @ ClientError::Refused(_)) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn connected(&mut self) -> Result<&mut Ws, ClientError> {
+        if self.ws.is_none() {
+            self.reconnect().await?;
+        }
+        self.ws.as_mut().ok_or(ClientError::Protocol("not connected"))
+    }
+}
+
+impl Transport for RelayTransport {
+    type Error = ClientError;
+
+    async fn send(&mut self, frame: Outbound) -> Result<(), ClientError> {
+        let msg = Message::Binary(wire::encode_frame(&frame.bytes).into());
+        let ws = self.connected().await?;
+        if ws.send(msg.clone()).await.is_ok() {
+            return Ok(());
+        }
+        self.reconnect().await?;
+        let ws = self.connected().await?;
+        ws.send(msg).await.map_err(|e| ClientError::WebSocket(Box::new(e)))
+    }
+
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        loop {
+            let ws = self.connected().await?;
+            let msg = match ws.next().await {
+                Some(Ok(msg)) => msg,
+                // Dropped without a close frame: a network failure, so resume.
+                None | Some(Err(_)) => {
+                    self.reconnect().await?;
+                    continue;
+                }
+            };
+            let bytes = match msg {
+                Message::Binary(bytes) => bytes,
+                Message::Close(Some(frame)) => {
+                    return Err(ClientError::Closed { code: u16::from(frame.code), reason: frame.reason.to_string() });
+                }
+                Message::Close(None) => return Err(ClientError::Closed { code: 1005, reason: String::new() }),
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Text(_) => return Err(ClientError::Protocol("text message")),
+            };
+            let (seq, frame) = wire::decode_delivery(&bytes).map_err(|_| ClientError::Protocol("short delivery"))?;
+            if seq <= self.last_seq {
+                continue; // Already received before a reconnect.
+            }
+            self.last_seq = seq;
+            let frame = frame.to_vec();
+            let ack = Message::Binary(wire::encode_ack(seq).into());
+            if let Some(ws) = self.ws.as_mut()
+                && ws.send(ack).await.is_err()
+            {
+                // The frame is ours; the next operation reconnects and resumes after it.
+                self.ws = None;
+            }
+            if let Some(n) = self.drop_after_receives.as_mut() {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.drop_after_receives = None;
+                    self.ws = None; // Dropping the stream closes the TCP connection, no close frame.
+                }
+            }
+            return Ok(Some(frame));
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The tss-wallet relay: an untrusted store-and-forward router for ceremony frames.
+//!
+//! - [`run`] serves the relay on a bound listener until a shutdown future completes
+//!   (mini-redis style; the `tssw relay` binary will only parse flags and call it).
+//! - [`token`]: per-ceremony, per-party bearer tokens signed by the wallet server.
+//! - [`mailbox`]: one append-only sequence per (ceremony, recipient), with acks, resume
+//!   and a TTL; [`MemoryMailbox`] now, Redis next.
+//! - [`wire`]: the relay's own small binary messages (frame, ack, delivery).
+//! - [`RelayTransport`]: the client, a [`tssw_channel::Transport`].
+//!
+//! The relay reads only the public frame header ([`tssw_channel::FrameHeader`]): it checks
+//! that the frame is for the connection's ceremony and from the connection's party, and
+//! routes it to the recipient. Bodies are end-to-end AEAD ciphertext it cannot open; the
+//! parties' sessions detect anything a hostile relay does. Plain `ws://` only for now (no
+//! TLS features): bind it to loopback.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod client;
+mod config;
+pub mod mailbox;
+mod server;
+pub mod token;
+pub mod wire;
+
+pub use client::{ClientError, RECONNECT_DELAYS_MS, RelayTransport};
+pub use config::{Clock, Config, system_clock};
+pub use mailbox::{Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
+pub use server::{DRAIN_TIMEOUT, close, router, run, run_with};
+pub use token::{Claims, Token, TokenError};

@@ -1,0 +1,392 @@
+//! The relay server: an axum router with one WebSocket route, authentication before the
+//! upgrade, and one task per connection that forwards frames into mailboxes and pushes
+//! the connection's own mailbox to it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+use tssw_channel::Frame;
+
+use crate::config::Config;
+use crate::mailbox::{CeremonyKey, Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
+use crate::token::{Token, TokenError};
+use crate::wire::{self, ClientMessage};
+
+/// WebSocket close codes the relay sends. 1xxx are standard; 4xxx are the relay's own.
+pub mod close {
+    /// The relay is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A message larger than the configured frame bound.
+    pub const TOO_BIG: u16 = 1009;
+    /// A backend failure.
+    pub const INTERNAL: u16 = 1011;
+    /// Not a relay message (text, unknown tag, undecodable frame).
+    pub const BAD_MESSAGE: u16 = 4000;
+    /// A frame whose header names another ceremony or another sender than the token, or
+    /// a recipient out of range. The frame is dropped.
+    pub const FORBIDDEN_FRAME: u16 = 4003;
+    /// The ceremony's TTL has passed.
+    pub const EXPIRED: u16 = 4008;
+    /// A newer connection for the same (ceremony, party) took over.
+    pub const REPLACED: u16 = 4009;
+    /// The recipient's mailbox is full.
+    pub const MAILBOX_FULL: u16 = 4029;
+}
+
+/// Slack above `max_frame_bytes` for the WebSocket layer's own limit: messages between the
+/// two get a clean 1009 close from the relay; larger ones are cut by the WebSocket layer.
+const WS_SLACK: usize = 64 * 1024;
+
+/// How long [`run`] waits for connections to close after the shutdown signal (each is
+/// sent a 1001 close at once; this bounds a peer that does not read it).
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Deliveries fetched from the mailbox per batch.
+const FETCH_BATCH: usize = 64;
+
+/// Runs the relay with the in-memory backend on `listener` until `shutdown` completes;
+/// then every connection is closed with 1001 and the server drains (at most
+/// [`DRAIN_TIMEOUT`]).
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let mailbox = MemoryMailbox::new(MemoryLimits {
+        ttl_secs: config.ceremony_ttl.as_secs(),
+        max_frames: config.max_mailbox_frames,
+        max_bytes: config.max_mailbox_bytes,
+    });
+    run_with(listener, config, mailbox, shutdown).await;
+}
+
+/// [`run`] with any [`Mailbox`] backend.
+pub async fn run_with<M: Mailbox>(
+    listener: TcpListener,
+    config: Config,
+    mailbox: M,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_rx_for_drain = stop_rx.clone();
+    let app = router(config, mailbox, stop_rx);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("relay shutting down");
+        stop_tx.send_replace(true);
+    };
+    let mut stopped = stop_rx_for_drain;
+    let drain_deadline = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    let serve = std::future::IntoFuture::into_future(axum::serve(listener, app).with_graceful_shutdown(signal));
+    tokio::select! {
+        result = serve => if let Err(e) = result {
+            tracing::error!(error = %e, "relay server failed");
+        },
+        () = drain_deadline => tracing::warn!("connections still open after the drain timeout; stopping anyway"),
+    }
+}
+
+/// The router (no listener), for in-process tests with `oneshot`.
+pub fn router<M: Mailbox>(config: Config, mailbox: M, stop: watch::Receiver<bool>) -> Router {
+    let shared = Arc::new(Shared {
+        connections: Arc::new(Semaphore::new(config.max_connections)),
+        config,
+        mailbox,
+        sessions: Mutex::new(HashMap::new()),
+        next_id: AtomicU64::new(1),
+        stop,
+    });
+    Router::new().route("/v1/ceremonies/{ceremony}/ws", get(upgrade::<M>)).with_state(shared)
+}
+
+/// (ceremony, party): at most one live connection each.
+type SessionKey = (CeremonyKey, u16);
+
+struct Shared<M> {
+    config: Config,
+    mailbox: M,
+    connections: Arc<Semaphore>,
+    /// The live connection of each (ceremony, party): its id and its "you are replaced"
+    /// signal. `std::sync::Mutex`: only inserts and removes, never held across `.await`.
+    sessions: Mutex<HashMap<SessionKey, (u64, Arc<Notify>)>>,
+    next_id: AtomicU64,
+    stop: watch::Receiver<bool>,
+}
+
+/// Why an upgrade request was refused (before the upgrade).
+#[derive(Debug)]
+enum Reject {
+    BadRequest(&'static str),
+    Unauthorized(TokenError),
+    Forbidden(&'static str),
+    Busy,
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        let (status, text) = match self {
+            Reject::BadRequest(why) => (StatusCode::BAD_REQUEST, why.to_string()),
+            Reject::Unauthorized(e) => (StatusCode::UNAUTHORIZED, e.to_string()),
+            Reject::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_string()),
+            Reject::Busy => (StatusCode::SERVICE_UNAVAILABLE, "too many connections".to_string()),
+        };
+        (status, text).into_response()
+    }
+}
+
+/// What an authorized connection is allowed to do.
+#[derive(Clone, Copy)]
+struct Grant {
+    ceremony: CeremonyKey,
+    party: u16,
+    resume_from: u64,
+}
+
+fn authorize<M>(
+    shared: &Shared<M>,
+    ceremony_hex: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Grant, Reject> {
+    if ceremony_hex.len() != 64 {
+        return Err(Reject::BadRequest("ceremony id must be 64 hex digits"));
+    }
+    let mut ceremony = [0u8; 32];
+    hex::decode_to_slice(ceremony_hex, &mut ceremony).map_err(|_| Reject::BadRequest("ceremony id is not hex"))?;
+    let text = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(Reject::Unauthorized(TokenError::Missing))?;
+    let claims =
+        Token::verify(text, &shared.config.trusted_issuer, (shared.config.clock)()).map_err(Reject::Unauthorized)?;
+    if claims.ceremony != ceremony {
+        return Err(Reject::Forbidden("token is for another ceremony"));
+    }
+    if claims.party == 0 || claims.party > shared.config.max_parties_per_ceremony {
+        return Err(Reject::Forbidden("party index out of range"));
+    }
+    let resume_from = wire::parse_resume_from(query).map_err(|_| Reject::BadRequest("bad resume_from"))?;
+    Ok(Grant { ceremony, party: claims.party, resume_from })
+}
+
+async fn upgrade<M: Mailbox>(
+    State(shared): State<Arc<Shared<M>>>,
+    Path(ceremony_hex): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // Authentication first, so an unauthenticated caller learns nothing else.
+    let grant = match authorize(&shared, &ceremony_hex, query.as_deref(), &headers) {
+        Ok(g) => g,
+        Err(reject) => {
+            tracing::info!(reason = ?reject_reason(&reject), "upgrade rejected");
+            return reject.into_response();
+        }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+        tracing::warn!("connection cap reached");
+        return Reject::Busy.into_response();
+    };
+    // Registered before the 101 goes out, so connections of one (ceremony, party) take
+    // over in the order their upgrades were answered.
+    let registration = Registration::new(shared.clone(), (grant.ceremony, grant.party));
+    let limit = shared.config.max_frame_bytes.saturating_add(1 + WS_SLACK);
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
+        let _permit = permit;
+        serve_connection(socket, &shared, grant, &registration).await;
+    })
+}
+
+fn reject_reason(reject: &Reject) -> &'static str {
+    match reject {
+        Reject::BadRequest(why) | Reject::Forbidden(why) => why,
+        Reject::Unauthorized(TokenError::Missing) => "missing token",
+        Reject::Unauthorized(TokenError::Expired) => "expired token",
+        Reject::Unauthorized(_) => "bad token",
+        Reject::Busy => "busy",
+    }
+}
+
+/// Registration of a connection as the live one for its (ceremony, party); removed on
+/// drop unless a newer connection took over.
+struct Registration<M> {
+    shared: Arc<Shared<M>>,
+    key: (CeremonyKey, u16),
+    id: u64,
+    replaced: Arc<Notify>,
+}
+
+impl<M> Registration<M> {
+    fn new(shared: Arc<Shared<M>>, key: (CeremonyKey, u16)) -> Registration<M> {
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let replaced = Arc::new(Notify::new());
+        if let Ok(mut sessions) = shared.sessions.lock()
+            && let Some((_, old)) = sessions.insert(key, (id, replaced.clone()))
+        {
+            // `notify_one` stores a permit, so the old connection sees it even if it is
+            // not waiting right now.
+            old.notify_one();
+        }
+        Registration { shared, key, id, replaced }
+    }
+}
+
+impl<M> Drop for Registration<M> {
+    fn drop(&mut self) {
+        if let Ok(mut sessions) = self.shared.sessions.lock()
+            && sessions.get(&self.key).is_some_and(|(id, _)| *id == self.id)
+        {
+            sessions.remove(&self.key);
+        }
+    }
+}
+
+/// How a connection ended (for the log and the close frame).
+type Ending = (u16, &'static str);
+
+/// One connection: generic over the socket (`Sink` + `Stream` of axum messages) so it can
+/// be driven by channels in unit tests.
+async fn serve_connection<S, E, M>(mut socket: S, shared: &Shared<M>, grant: Grant, registration: &Registration<M>)
+where
+    S: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    E: std::fmt::Display,
+    M: Mailbox,
+{
+    let short = hex::encode(&grant.ceremony[..4]);
+    tracing::info!(ceremony = %short, party = grant.party, resume_from = grant.resume_from, "connected");
+    let ending = session_loop(&mut socket, shared, grant, &registration.replaced).await;
+    if let Some((code, reason)) = ending {
+        tracing::info!(ceremony = %short, party = grant.party, code, reason, "closing");
+        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    } else {
+        tracing::info!(ceremony = %short, party = grant.party, "disconnected");
+    }
+}
+
+async fn session_loop<S, E, M>(socket: &mut S, shared: &Shared<M>, grant: Grant, replaced: &Notify) -> Option<Ending>
+where
+    S: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    E: std::fmt::Display,
+    M: Mailbox,
+{
+    let Grant { ceremony, party, resume_from } = grant;
+    let now = || (shared.config.clock)();
+    let mailbox = &shared.mailbox;
+    if resume_from > 0
+        && let Err(e) = mailbox.ack(ceremony, party, resume_from, now()).await
+    {
+        return Some(mailbox_ending(&e));
+    }
+    let mut arrivals = match mailbox.watch(ceremony, party, now()).await {
+        Ok(rx) => rx,
+        Err(e) => return Some(mailbox_ending(&e)),
+    };
+    let mut stop = shared.stop.clone();
+    let mut delivered = resume_from;
+    loop {
+        // Push everything pending, then wait for the next event.
+        loop {
+            let batch = match mailbox.fetch(ceremony, party, delivered, FETCH_BATCH, now()).await {
+                Ok(b) => b,
+                Err(e) => return Some(mailbox_ending(&e)),
+            };
+            let full = batch.len() == FETCH_BATCH;
+            for stored in batch {
+                let msg = Message::Binary(wire::encode_delivery(stored.seq, &stored.frame).into());
+                if socket.send(msg).await.is_err() {
+                    return None;
+                }
+                delivered = stored.seq;
+            }
+            if !full {
+                break;
+            }
+        }
+        tokio::select! {
+            biased;
+            () = replaced.notified() => return Some((close::REPLACED, "replaced by a newer connection")),
+            _ = stop.changed() => return Some((close::GOING_AWAY, "relay shutting down")),
+            changed = arrivals.changed() => {
+                if changed.is_err() {
+                    return Some((close::EXPIRED, "ceremony expired"));
+                }
+            }
+            msg = socket.next() => match msg {
+                None => return None,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "socket error");
+                    return None;
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    if let Some(ending) = handle_client(shared, grant, &bytes).await {
+                        return Some(ending);
+                    }
+                }
+                Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Text(_))) => return Some((close::BAD_MESSAGE, "text messages are not accepted")),
+            },
+        }
+    }
+}
+
+async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: Grant, bytes: &[u8]) -> Option<Ending> {
+    let config = &shared.config;
+    let now = (config.clock)();
+    let msg = match wire::decode_client(bytes, config.max_frame_bytes) {
+        Ok(m) => m,
+        Err(wire::WireError::TooLarge { .. }) => return Some((close::TOO_BIG, "frame too large")),
+        Err(_) => return Some((close::BAD_MESSAGE, "malformed relay message")),
+    };
+    match msg {
+        ClientMessage::Ack(seq) => {
+            shared.mailbox.ack(grant.ceremony, grant.party, seq, now).await.err().map(|e| mailbox_ending(&e))
+        }
+        ClientMessage::Frame(bytes) => {
+            // Only the public header is read; the body stays opaque ciphertext.
+            let Ok(frame) = Frame::decode(bytes) else {
+                return Some((close::BAD_MESSAGE, "malformed frame"));
+            };
+            let h = frame.header;
+            if h.ceremony.0 != grant.ceremony {
+                return Some((close::FORBIDDEN_FRAME, "frame for another ceremony"));
+            }
+            if h.from.get() != grant.party {
+                return Some((close::FORBIDDEN_FRAME, "frame sender is not the token's party"));
+            }
+            if h.to.get() > config.max_parties_per_ceremony {
+                return Some((close::FORBIDDEN_FRAME, "recipient out of range"));
+            }
+            match shared.mailbox.append(grant.ceremony, h.to.get(), Arc::from(bytes), now).await {
+                Ok(_) => None,
+                Err(e) => Some(mailbox_ending(&e)),
+            }
+        }
+    }
+}
+
+fn mailbox_ending(e: &MailboxError) -> Ending {
+    match e {
+        MailboxError::Expired => (close::EXPIRED, "ceremony expired"),
+        MailboxError::Full => (close::MAILBOX_FULL, "recipient mailbox full"),
+        MailboxError::Backend(_) => (close::INTERNAL, "relay backend error"),
+    }
+}
