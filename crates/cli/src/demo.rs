@@ -8,8 +8,6 @@ use serde::Serialize;
 use tssw_protocol::testing::{self, Stats};
 use tssw_protocol::{KeyShare, Member, PartyIndex, ReshareOutput, ResharePlan, Scheme, SignRequest};
 
-use crate::verify;
-
 #[derive(Serialize)]
 struct Row {
     scheme: Scheme,
@@ -69,7 +67,7 @@ impl Demo {
         let started = Instant::now();
         match testing::sign_with_stats(shares, &request) {
             Ok((signature, stats)) => {
-                let checked = verify::check(&first.public_key(), &request, &signature)
+                let checked = tssw_verify::verify(&first.public_key(), &request, &signature)
                     .map(|v| format!("{} by {v}", short(&hex::encode(signature.to_bytes()))));
                 self.row(scheme, label, &parties, stats, started, checked);
             }

@@ -2,7 +2,6 @@
 //! crates.
 
 mod demo;
-mod verify;
 
 use std::process::ExitCode;
 

@@ -165,26 +165,5 @@ pub fn request_for(scheme: Scheme) -> SignRequest {
 
 /// Checks a signature with a library that did not make it.
 pub fn verify(public_key: &PublicKey, request: &SignRequest, signature: &Signature) -> Result<(), String> {
-    let secp = secp256k1::Secp256k1::verification_only();
-    match (request, signature) {
-        (SignRequest::Ecdsa { prehash, .. }, Signature::Ecdsa { r, s, .. }) => {
-            let pk = secp256k1::PublicKey::from_slice(public_key.as_bytes()).map_err(|e| e.to_string())?;
-            let mut compact = [0u8; 64];
-            compact[..32].copy_from_slice(r);
-            compact[32..].copy_from_slice(s);
-            let sig = secp256k1::ecdsa::Signature::from_compact(&compact).map_err(|e| e.to_string())?;
-            secp.verify_ecdsa(&secp256k1::Message::from_digest(*prehash), &sig, &pk).map_err(|e| e.to_string())
-        }
-        (SignRequest::Ed25519 { message }, Signature::Ed25519(sig)) => {
-            let key: [u8; 32] = public_key.as_bytes().try_into().map_err(|_| "key length")?;
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|e| e.to_string())?;
-            vk.verify_strict(message, &ed25519_dalek::Signature::from_bytes(sig)).map_err(|e| e.to_string())
-        }
-        (SignRequest::Bip340 { sighash, merkle_root: None }, Signature::Bip340(sig)) => {
-            let xonly = secp256k1::XOnlyPublicKey::from_slice(public_key.as_bytes()).map_err(|e| e.to_string())?;
-            let sig = secp256k1::schnorr::Signature::from_slice(sig).map_err(|e| e.to_string())?;
-            secp.verify_schnorr(&sig, &secp256k1::Message::from_digest(*sighash), &xonly).map_err(|e| e.to_string())
-        }
-        _ => Err("request and signature of different schemes".into()),
-    }
+    tssw_verify::verify(public_key, request, signature).map(|_| ())
 }

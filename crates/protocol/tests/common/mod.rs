@@ -6,46 +6,9 @@
 use bitcoin::hashes::Hash;
 use bitcoin::key::TapTweak;
 use secp256k1::{Message, Secp256k1};
-use sha3::{Digest, Keccak256};
-use tssw_protocol::{KeyShare, PublicKey, SignRequest, Signature};
+use tssw_protocol::{KeyShare, SignRequest, Signature};
 
-/// Checks a signature against a public key with an independent library; returns the
-/// verifier's name.
-pub fn verify(public_key: &PublicKey, request: &SignRequest, signature: &Signature) -> Result<&'static str, String> {
-    let secp = Secp256k1::verification_only();
-    match (request, signature) {
-        (SignRequest::Ecdsa { prehash, .. }, Signature::Ecdsa { r, s, recovery_id }) => {
-            let pk = secp256k1::PublicKey::from_slice(public_key.as_bytes()).map_err(|e| e.to_string())?;
-            let mut compact = [0u8; 64];
-            compact[..32].copy_from_slice(r);
-            compact[32..].copy_from_slice(s);
-            let msg = Message::from_digest(*prehash);
-            // libsecp256k1 rejects high-s, so this also checks low-s normalization.
-            let sig = secp256k1::ecdsa::Signature::from_compact(&compact).map_err(|e| e.to_string())?;
-            secp.verify_ecdsa(&msg, &sig, &pk).map_err(|e| format!("ecdsa verify: {e}"))?;
-            let id = secp256k1::ecdsa::RecoveryId::from_i32(i32::from(*recovery_id)).map_err(|e| e.to_string())?;
-            let rsig = secp256k1::ecdsa::RecoverableSignature::from_compact(&compact, id).map_err(|e| e.to_string())?;
-            let recovered = Secp256k1::new().recover_ecdsa(&msg, &rsig).map_err(|e| e.to_string())?;
-            if eth_address(&recovered) != eth_address(&pk) {
-                return Err("recovered Ethereum address differs".into());
-            }
-            Ok("libsecp256k1 ecdsa verify + recovery to the Ethereum address")
-        }
-        (SignRequest::Ed25519 { message }, Signature::Ed25519(sig)) => {
-            let key: [u8; 32] = public_key.as_bytes().try_into().map_err(|_| "key length")?;
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|e| e.to_string())?;
-            vk.verify_strict(message, &ed25519_dalek::Signature::from_bytes(sig)).map_err(|e| e.to_string())?;
-            Ok("ed25519-dalek verify_strict")
-        }
-        (SignRequest::Bip340 { sighash, merkle_root: None }, Signature::Bip340(sig)) => {
-            let xonly = secp256k1::XOnlyPublicKey::from_slice(public_key.as_bytes()).map_err(|e| e.to_string())?;
-            let sig = secp256k1::schnorr::Signature::from_slice(sig).map_err(|e| e.to_string())?;
-            secp.verify_schnorr(&sig, &Message::from_digest(*sighash), &xonly).map_err(|e| e.to_string())?;
-            Ok("libsecp256k1 BIP-340 verify against the P2TR output key")
-        }
-        _ => Err("request and signature of different schemes".into()),
-    }
-}
+pub use tssw_verify::verify;
 
 /// BIP-340 verification for an output key that commits to a script tree with `merkle_root`,
 /// computed by the `bitcoin` crate from the internal key.
@@ -62,12 +25,6 @@ pub fn verify_with_merkle_root(
     let (q, _) = p.tap_tweak(&secp, Some(root));
     let sig = secp256k1::schnorr::Signature::from_slice(sig).map_err(|e| e.to_string())?;
     secp.verify_schnorr(&sig, &Message::from_digest(sighash), &q.to_x_only_public_key()).map_err(|e| e.to_string())
-}
-
-/// The EIP-55-less Ethereum address (20 bytes) of a secp256k1 key.
-pub fn eth_address(pk: &secp256k1::PublicKey) -> [u8; 20] {
-    let hash = Keccak256::digest(&pk.serialize_uncompressed()[1..]);
-    hash[12..].try_into().unwrap()
 }
 
 /// A random 32-byte value.
