@@ -362,6 +362,32 @@ mod tests {
     }
 
     /// Party 1's first DKG broadcast in the sessions' ceremony.
+    /// A 2-of-2 setup of parties 1 and 2 with these contributions, signed and verified.
+    fn two_party_setup(
+        coordinator: &IdentityKey,
+        operation: Operation,
+        scheme: Scheme,
+        ca: Contribution,
+        cb: Contribution,
+    ) -> VerifiedSetup {
+        let expected = Expectation {
+            operation,
+            scheme,
+            threshold: 2,
+            parties: vec![(p(1), ca.party), (p(2), cb.party)],
+            digest: None,
+        };
+        let params = SetupParams {
+            operation,
+            scheme,
+            threshold: 2,
+            parties: vec![SetupParty { index: p(1), contribution: ca }, SetupParty { index: p(2), contribution: cb }],
+            digest: None,
+            expires_at: 10,
+        };
+        Setup::sign(coordinator, params).unwrap().verify(&coordinator.party_id(), 0, &expected).unwrap()
+    }
+
     fn broadcast_of(s: &Session) -> Message {
         let (_, msgs) = tssw_protocol::dkg(s.ceremony_id(), Scheme::Ed25519, s.me(), 2, 2).unwrap();
         msgs.into_iter().next().unwrap()
@@ -477,22 +503,7 @@ mod tests {
         let (ca, ea) = Contribution::new(&a, &mut rng);
         let (cb, _eb) = Contribution::new(&b, &mut rng);
         let (_old, ea_old) = Contribution::new(&a, &mut rng);
-        let expected = Expectation {
-            operation: Operation::Dkg,
-            scheme: Scheme::Ed25519,
-            threshold: 2,
-            parties: vec![(p(1), a.party_id()), (p(2), b.party_id())],
-            digest: None,
-        };
-        let params = SetupParams {
-            operation: Operation::Dkg,
-            scheme: Scheme::Ed25519,
-            threshold: 2,
-            parties: vec![SetupParty { index: p(1), contribution: ca }, SetupParty { index: p(2), contribution: cb }],
-            digest: None,
-            expires_at: 10,
-        };
-        let v = Setup::sign(&coordinator, params).unwrap().verify(&coordinator.party_id(), 0, &expected).unwrap();
+        let v = two_party_setup(&coordinator, Operation::Dkg, Scheme::Ed25519, ca, cb);
         // An ephemeral key from another contribution (e.g. a replayed older setup).
         assert_eq!(
             Session::new(&v, &a, ea_old).unwrap_err(),
@@ -517,22 +528,7 @@ mod tests {
         let nonce = [5u8; 32];
         let signature = b.sign(CONTRIBUTION_DOMAIN, &[&b.party_id().0, &nonce, &x25519_public]);
         let cb = Contribution { party: b.party_id(), nonce, x25519_public, signature };
-        let expected = Expectation {
-            operation: Operation::Refresh,
-            scheme: Scheme::Bip340,
-            threshold: 2,
-            parties: vec![(p(1), a.party_id()), (p(2), b.party_id())],
-            digest: None,
-        };
-        let params = SetupParams {
-            operation: Operation::Refresh,
-            scheme: Scheme::Bip340,
-            threshold: 2,
-            parties: vec![SetupParty { index: p(1), contribution: ca }, SetupParty { index: p(2), contribution: cb }],
-            digest: None,
-            expires_at: 10,
-        };
-        let v = Setup::sign(&coordinator, params).unwrap().verify(&coordinator.party_id(), 0, &expected).unwrap();
+        let v = two_party_setup(&coordinator, Operation::Refresh, Scheme::Bip340, ca, cb);
         assert_eq!(
             Session::new(&v, &a, ea).unwrap_err(),
             ChannelError::PeerMisbehaved { party: p(2), reason: "non-contributory X25519 key" }
