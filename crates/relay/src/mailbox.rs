@@ -24,6 +24,15 @@ pub enum MailboxError {
     /// The recipient's mailbox holds as many unacknowledged frames or bytes as allowed.
     #[error("mailbox full")]
     Full,
+    /// The account already has as many open ceremonies as allowed.
+    #[error("too many open ceremonies for this account")]
+    TooManyCeremonies,
+    /// The ceremony was opened by another account.
+    #[error("ceremony belongs to another account")]
+    OtherAccount,
+    /// A different result was already recorded for this ceremony.
+    #[error("a different result is already recorded")]
+    ResultConflict,
     /// The backend failed (never for memory).
     #[error("backend: {0}")]
     Backend(String),
@@ -40,7 +49,40 @@ pub struct Stored {
 
 /// A store-and-forward backend. Every call takes the caller's clock (`now`, seconds) so
 /// expiry is checked on access, without a sweeper loop.
+///
+/// Besides the mailboxes it keeps, per ceremony, the account that opened it (for the
+/// per-account cap on open ceremonies, which must hold across relay nodes) and the
+/// ceremony's result record.
 pub trait Mailbox: Clone + Send + Sync + 'static {
+    /// Opens `ceremony` for `account`, or checks that `account` is the one that opened it.
+    /// An account may hold at most `max_open` open ceremonies: opened, not expired, and
+    /// with no result recorded yet.
+    fn open(
+        &self,
+        ceremony: CeremonyKey,
+        account: &str,
+        max_open: usize,
+        now: u64,
+    ) -> impl Future<Output = Result<(), MailboxError>> + Send;
+
+    /// Records the ceremony's result (opaque bytes, e.g. a signature or a public key).
+    /// Idempotent: the first record wins, the same bytes again are accepted, different
+    /// bytes are [`MailboxError::ResultConflict`]. A recorded ceremony no longer counts
+    /// as open for its account; the record lives until the ceremony expires.
+    fn put_result(
+        &self,
+        ceremony: CeremonyKey,
+        result: Arc<[u8]>,
+        now: u64,
+    ) -> impl Future<Output = Result<(), MailboxError>> + Send;
+
+    /// The recorded result, if any.
+    fn get_result(
+        &self,
+        ceremony: CeremonyKey,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<Arc<[u8]>>, MailboxError>> + Send;
+
     /// Appends `frame` to the mailbox of `to` in `ceremony`; returns its sequence number.
     fn append(
         &self,
@@ -101,7 +143,15 @@ pub struct MemoryMailbox {
 
 struct Ceremony {
     expires_at: u64,
+    account: Option<String>,
+    result: Option<Arc<[u8]>>,
     boxes: HashMap<u16, Queue>,
+}
+
+impl Ceremony {
+    fn is_open_for(&self, account: &str, now: u64) -> bool {
+        self.expires_at > now && self.result.is_none() && self.account.as_deref() == Some(account)
+    }
 }
 
 struct Queue {
@@ -129,6 +179,37 @@ impl MemoryMailbox {
         self.inner.lock().map_or(0, |m| m.len())
     }
 
+    fn with_ceremony<R>(
+        &self,
+        ceremony: CeremonyKey,
+        now: u64,
+        f: impl FnOnce(&mut Ceremony, &HashMap<CeremonyKey, Ceremony>) -> Result<R, MailboxError>,
+    ) -> Result<R, MailboxError> {
+        let mut map = self.inner.lock().map_err(|_| MailboxError::Backend("poisoned".into()))?;
+        if !map.contains_key(&ceremony) {
+            // A new ceremony: drop the expired ones first. O(ceremonies) per new ceremony,
+            // amortized; a Redis backend uses key TTLs instead.
+            map.retain(|_, c| c.expires_at > now);
+            let fresh = Ceremony {
+                expires_at: now.saturating_add(self.limits.ttl_secs),
+                account: None,
+                result: None,
+                boxes: HashMap::new(),
+            };
+            map.insert(ceremony, fresh);
+        }
+        let expired = map.get(&ceremony).is_some_and(|c| c.expires_at <= now);
+        if expired {
+            map.remove(&ceremony);
+            return Err(MailboxError::Expired);
+        }
+        // Taken out so `f` can look at the other ceremonies (the per-account count).
+        let mut c = map.remove(&ceremony).ok_or(MailboxError::Expired)?;
+        let result = f(&mut c, &map);
+        map.insert(ceremony, c);
+        result
+    }
+
     fn with_queue<R>(
         &self,
         ceremony: CeremonyKey,
@@ -136,27 +217,41 @@ impl MemoryMailbox {
         now: u64,
         f: impl FnOnce(&mut Queue) -> Result<R, MailboxError>,
     ) -> Result<R, MailboxError> {
-        let mut map = self.inner.lock().map_err(|_| MailboxError::Backend("poisoned".into()))?;
-        if !map.contains_key(&ceremony) {
-            // A new ceremony: drop the expired ones first. O(ceremonies) per new ceremony,
-            // amortized; a Redis backend uses key TTLs instead.
-            map.retain(|_, c| c.expires_at > now);
-            map.insert(
-                ceremony,
-                Ceremony { expires_at: now.saturating_add(self.limits.ttl_secs), boxes: HashMap::new() },
-            );
-        }
-        let expired = map.get(&ceremony).is_some_and(|c| c.expires_at <= now);
-        if expired {
-            map.remove(&ceremony);
-            return Err(MailboxError::Expired);
-        }
-        let c = map.get_mut(&ceremony).ok_or(MailboxError::Expired)?;
-        f(c.boxes.entry(to).or_insert_with(Queue::new))
+        self.with_ceremony(ceremony, now, |c, _| f(c.boxes.entry(to).or_insert_with(Queue::new)))
     }
 }
 
 impl Mailbox for MemoryMailbox {
+    async fn open(&self, ceremony: CeremonyKey, account: &str, max_open: usize, now: u64) -> Result<(), MailboxError> {
+        self.with_ceremony(ceremony, now, |c, others| match &c.account {
+            Some(owner) if owner == account => Ok(()),
+            Some(_) => Err(MailboxError::OtherAccount),
+            None => {
+                // O(ceremonies) per new ceremony, like the expiry sweep above.
+                if others.values().filter(|o| o.is_open_for(account, now)).count() >= max_open {
+                    return Err(MailboxError::TooManyCeremonies);
+                }
+                c.account = Some(account.to_owned());
+                Ok(())
+            }
+        })
+    }
+
+    async fn put_result(&self, ceremony: CeremonyKey, result: Arc<[u8]>, now: u64) -> Result<(), MailboxError> {
+        self.with_ceremony(ceremony, now, |c, _| match &c.result {
+            Some(existing) if **existing == *result => Ok(()),
+            Some(_) => Err(MailboxError::ResultConflict),
+            None => {
+                c.result = Some(result);
+                Ok(())
+            }
+        })
+    }
+
+    async fn get_result(&self, ceremony: CeremonyKey, now: u64) -> Result<Option<Arc<[u8]>>, MailboxError> {
+        self.with_ceremony(ceremony, now, |c, _| Ok(c.result.clone()))
+    }
+
     async fn append(&self, ceremony: CeremonyKey, to: u16, frame: Arc<[u8]>, now: u64) -> Result<u64, MailboxError> {
         let limits = self.limits;
         self.with_queue(ceremony, to, now, |q| {
@@ -225,5 +320,26 @@ mod tests {
         assert_eq!(m.append(c, 2, Arc::from(&b"c"[..]), 0).await.unwrap(), 3);
         assert_eq!(m.fetch(c, 2, 0, 10, 10).await.unwrap_err(), MailboxError::Expired);
         assert_eq!(m.ceremonies(), 0);
+    }
+
+    #[tokio::test]
+    async fn accounts_and_results() {
+        let m = mb();
+        m.open([1; 32], "a", 2, 0).await.unwrap();
+        m.open([1; 32], "a", 2, 0).await.unwrap();
+        assert_eq!(m.open([1; 32], "b", 2, 0).await, Err(MailboxError::OtherAccount));
+        m.open([2; 32], "a", 2, 0).await.unwrap();
+        assert_eq!(m.open([3; 32], "a", 2, 0).await, Err(MailboxError::TooManyCeremonies));
+        m.open([3; 32], "b", 2, 0).await.unwrap();
+        // A recorded result closes the ceremony for the count; the record is idempotent.
+        assert_eq!(m.get_result([1; 32], 0).await.unwrap(), None);
+        m.put_result([1; 32], Arc::from(&b"sig"[..]), 0).await.unwrap();
+        m.put_result([1; 32], Arc::from(&b"sig"[..]), 0).await.unwrap();
+        assert_eq!(m.put_result([1; 32], Arc::from(&b"other"[..]), 0).await, Err(MailboxError::ResultConflict));
+        assert_eq!(m.get_result([1; 32], 0).await.unwrap().as_deref(), Some(&b"sig"[..]));
+        m.open([4; 32], "a", 2, 0).await.unwrap();
+        // Expiry frees the account's slots too.
+        m.open([5; 32], "a", 2, 11).await.unwrap();
+        m.open([6; 32], "a", 2, 11).await.unwrap();
     }
 }

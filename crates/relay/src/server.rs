@@ -43,6 +43,10 @@ pub mod close {
     pub const REPLACED: u16 = 4009;
     /// The recipient's mailbox is full.
     pub const MAILBOX_FULL: u16 = 4029;
+    /// The account or address sends faster than its rate limit allows; cut off.
+    pub const RATE_LIMITED: u16 = 4030;
+    /// Nothing received from the client (not even a pong) within the idle timeout.
+    pub const IDLE: u16 = 4031;
 }
 
 /// Slack above `max_frame_bytes` for the WebSocket layer's own limit: messages between the
@@ -387,6 +391,8 @@ fn mailbox_ending(e: &MailboxError) -> Ending {
     match e {
         MailboxError::Expired => (close::EXPIRED, "ceremony expired"),
         MailboxError::Full => (close::MAILBOX_FULL, "recipient mailbox full"),
+        MailboxError::TooManyCeremonies => (close::RATE_LIMITED, "too many open ceremonies for this account"),
+        MailboxError::OtherAccount | MailboxError::ResultConflict => (close::FORBIDDEN_FRAME, "forbidden"),
         MailboxError::Backend(_) => (close::INTERNAL, "relay backend error"),
     }
 }
