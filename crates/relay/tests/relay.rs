@@ -4,168 +4,17 @@
 //! test is bounded by a timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::{Relay, bounded, dkg, p, sign_and_verify};
 use ed25519_dalek::SigningKey;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite;
-use tssw_channel::testing::sessions;
-use tssw_channel::{Frame, FrameHeader, IdentityKey, MessageId, Operation, Outbound, Session, Transport, drive};
-use tssw_protocol::{Ceremony, CeremonyId, KeyShare, Message, PartyIndex, PublicKey, Scheme, SignRequest, Signature};
-use tssw_relay::{Claims, ClientError, Config, RelayTransport, Token, close, run, wire};
-
-const LIMIT: Duration = Duration::from_secs(120);
-
-type Started<O> = (Ceremony<O>, Vec<Message>);
-type PartyRun<'a, O> = Pin<Box<dyn Future<Output = (O, RelayTransport)> + 'a>>;
-
-struct Relay {
-    base: String,
-    issuer: SigningKey,
-    now: Arc<AtomicU64>,
-    stop: Option<oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    async fn start(tweak: impl FnOnce(&mut Config)) -> Relay {
-        let issuer = SigningKey::generate(&mut rand_core::OsRng);
-        let now = Arc::new(AtomicU64::new(1_000));
-        let clock = now.clone();
-        let mut config = Config::new(issuer.verifying_key());
-        config.clock = Arc::new(move || clock.load(Ordering::SeqCst));
-        tweak(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("ws://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        Relay { base, issuer, now, stop: Some(stop), server }
-    }
-
-    fn claims(&self, ceremony: CeremonyId, party: u16) -> Claims {
-        Claims {
-            ceremony: ceremony.0,
-            party,
-            account: "acct-1".into(),
-            expires_at: self.now.load(Ordering::SeqCst) + 60,
-        }
-    }
-
-    fn token(&self, ceremony: CeremonyId, party: u16) -> Token {
-        Token::issue(&self.issuer, &self.claims(ceremony, party)).unwrap()
-    }
-
-    async fn connect(&self, ceremony: CeremonyId, party: u16) -> RelayTransport {
-        RelayTransport::connect(&self.base, ceremony, self.token(ceremony, party)).await.unwrap()
-    }
-
-    async fn refused(&self, ceremony: CeremonyId, token: Token) -> u16 {
-        match RelayTransport::connect(&self.base, ceremony, token).await {
-            Err(ClientError::Refused(status)) => status,
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-    }
-}
-
-fn p(i: u16) -> PartyIndex {
-    PartyIndex::new(i).unwrap()
-}
-
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f).await.expect("test timed out")
-}
-
-/// Runs every party's ceremony over its own relay connection, concurrently. `drop_party`:
-/// that party's connection is cut after its first received frame.
-async fn over_relay<O>(
-    relay: &Relay,
-    parties: Vec<(Started<O>, Session)>,
-    drop_party: Option<u16>,
-) -> (Vec<O>, Vec<RelayTransport>) {
-    let mut futures: Vec<PartyRun<'_, O>> = Vec::new();
-    for (started, mut session) in parties {
-        let mut transport = relay.connect(session.ceremony_id(), session.me().get()).await;
-        if drop_party == Some(session.me().get()) {
-            transport.drop_connection_after_receives(1);
-        }
-        futures.push(Box::pin(async move {
-            let me = session.me();
-            let out = drive(started, &mut session, &mut transport).await.unwrap_or_else(|e| panic!("party {me}: {e}"));
-            (out, transport)
-        }));
-    }
-    futures_util::future::join_all(futures).await.into_iter().unzip()
-}
-
-fn wallet_sessions(
-    ids: &[IdentityKey],
-    coordinator: &IdentityKey,
-    op: Operation,
-    scheme: Scheme,
-    digest: Option<[u8; 32]>,
-) -> (CeremonyId, Vec<Session>) {
-    let parties: Vec<(PartyIndex, &IdentityKey)> = ids.iter().enumerate().map(|(i, k)| (p(i as u16 + 1), k)).collect();
-    let (setup, sessions) = sessions(coordinator, &parties, op, scheme, 2, digest, &mut rand_core::OsRng).unwrap();
-    (setup.ceremony_id(), sessions)
-}
-
-async fn dkg(relay: &Relay, ids: &[IdentityKey], coordinator: &IdentityKey, scheme: Scheme) -> Vec<KeyShare> {
-    let (id, sessions) = wallet_sessions(ids, coordinator, Operation::Dkg, scheme, None);
-    let parties = sessions.into_iter().map(|s| (tssw_protocol::dkg(id, scheme, s.me(), 2, 2).unwrap(), s)).collect();
-    let (mut shares, _) = over_relay(relay, parties, None).await;
-    shares.sort_by_key(KeyShare::index);
-    shares
-}
-
-async fn sign_and_verify(
-    relay: &Relay,
-    ids: &[IdentityKey],
-    coordinator: &IdentityKey,
-    shares: &[KeyShare],
-    drop_party: Option<u16>,
-) -> Vec<RelayTransport> {
-    let scheme = shares[0].scheme();
-    let request = request_for(scheme);
-    let digest: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
-        <sha2::Sha256 as sha2::Digest>::new(),
-        format!("{request:?}"),
-    ))
-    .into();
-    let (id, sessions) = wallet_sessions(ids, coordinator, Operation::Sign, scheme, Some(digest));
-    let signers: Vec<PartyIndex> = shares.iter().map(KeyShare::index).collect();
-    let parties = shares
-        .iter()
-        .zip(sessions)
-        .map(|(share, s)| (tssw_protocol::sign(id, share, &signers, request.clone()).unwrap(), s))
-        .collect();
-    let (sigs, transports) = over_relay(relay, parties, drop_party).await;
-    for sig in sigs {
-        verify(&shares[0].public_key(), &request, &sig).unwrap();
-    }
-    transports
-}
-
-fn request_for(scheme: Scheme) -> SignRequest {
-    let mut m = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut m);
-    match scheme {
-        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: m, derivation_path: None },
-        Scheme::Ed25519 => SignRequest::Ed25519 { message: m.to_vec() },
-        Scheme::Bip340 => SignRequest::Bip340 { sighash: m, merkle_root: None },
-    }
-}
-
-/// Checks a signature with a library that did not make it (libsecp256k1, ed25519-dalek).
-fn verify(public_key: &PublicKey, request: &SignRequest, signature: &Signature) -> Result<(), String> {
-    tssw_verify::verify(public_key, request, signature).map(|_| ())
-}
+use tssw_channel::{Frame, FrameHeader, IdentityKey, MessageId, Outbound, Transport};
+use tssw_protocol::{CeremonyId, Scheme};
+use tssw_relay::{Claims, ClientError, RelayTransport, Token, close, wire};
 
 async fn dkg_then_sign(scheme: Scheme) {
     let relay = Relay::start(|_| {}).await;
