@@ -33,6 +33,26 @@ pub struct Config {
     pub max_mailbox_frames: usize,
     /// Unacknowledged bytes per mailbox (default 16 MiB).
     pub max_mailbox_bytes: usize,
+    /// Open ceremonies per account, over all relay nodes sharing a backend (default 32).
+    pub max_open_ceremonies_per_account: usize,
+    /// Messages per second an account may send, over all its connections to this node
+    /// (default 200, bursts of 1,000). Beyond it the connection is cut off.
+    pub account_rate: Rate,
+    /// WebSocket upgrades and result requests per second from one IP address to this
+    /// node (default 20, bursts of 100). Beyond it: 429.
+    pub ip_rate: Rate,
+    /// A connection from which nothing (not even a pong) arrives for this long is closed
+    /// (default 60 s). The relay pings at half this interval.
+    pub idle_timeout: Duration,
+}
+
+/// A token-bucket rate: `per_second` sustained, `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Sustained rate.
+    pub per_second: u32,
+    /// Bucket size.
+    pub burst: u32,
 }
 
 impl Config {
@@ -47,6 +67,10 @@ impl Config {
             ceremony_ttl: Duration::from_secs(600),
             max_mailbox_frames: 256,
             max_mailbox_bytes: 16 << 20,
+            max_open_ceremonies_per_account: 32,
+            account_rate: Rate { per_second: 200, burst: 1_000 },
+            ip_rate: Rate { per_second: 20, burst: 100 },
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -58,6 +82,12 @@ impl std::fmt::Debug for Config {
             .field("max_parties_per_ceremony", &self.max_parties_per_ceremony)
             .field("max_connections", &self.max_connections)
             .field("ceremony_ttl", &self.ceremony_ttl)
+            .field("max_mailbox_frames", &self.max_mailbox_frames)
+            .field("max_mailbox_bytes", &self.max_mailbox_bytes)
+            .field("max_open_ceremonies_per_account", &self.max_open_ceremonies_per_account)
+            .field("account_rate", &self.account_rate)
+            .field("ip_rate", &self.ip_rate)
+            .field("idle_timeout", &self.idle_timeout)
             .finish_non_exhaustive()
     }
 }

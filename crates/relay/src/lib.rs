@@ -19,13 +19,15 @@
 
 mod client;
 mod config;
+mod limits;
 pub mod mailbox;
+mod metrics;
 mod server;
 pub mod token;
 pub mod wire;
 
 pub use client::{ClientError, RECONNECT_DELAYS_MS, RelayTransport};
-pub use config::{Clock, Config, system_clock};
+pub use config::{Clock, Config, Rate, system_clock};
 pub use mailbox::{Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
-pub use server::{DRAIN_TIMEOUT, close, router, run, run_with};
+pub use server::{DRAIN_TIMEOUT, MAX_RESULT_BYTES, close, router, run, run_with};
 pub use token::{Claims, Token, TokenError};

@@ -54,16 +54,16 @@ pub struct Stored {
 /// per-account cap on open ceremonies, which must hold across relay nodes) and the
 /// ceremony's result record.
 pub trait Mailbox: Clone + Send + Sync + 'static {
-    /// Opens `ceremony` for `account`, or checks that `account` is the one that opened it.
-    /// An account may hold at most `max_open` open ceremonies: opened, not expired, and
-    /// with no result recorded yet.
+    /// Opens `ceremony` for `account` (`true`), or checks that `account` is the one that
+    /// opened it (`false`). An account may hold at most `max_open` open ceremonies:
+    /// opened, not expired, and with no result recorded yet.
     fn open(
         &self,
         ceremony: CeremonyKey,
         account: &str,
         max_open: usize,
         now: u64,
-    ) -> impl Future<Output = Result<(), MailboxError>> + Send;
+    ) -> impl Future<Output = Result<bool, MailboxError>> + Send;
 
     /// Records the ceremony's result (opaque bytes, e.g. a signature or a public key).
     /// Idempotent: the first record wins, the same bytes again are accepted, different
@@ -222,9 +222,15 @@ impl MemoryMailbox {
 }
 
 impl Mailbox for MemoryMailbox {
-    async fn open(&self, ceremony: CeremonyKey, account: &str, max_open: usize, now: u64) -> Result<(), MailboxError> {
+    async fn open(
+        &self,
+        ceremony: CeremonyKey,
+        account: &str,
+        max_open: usize,
+        now: u64,
+    ) -> Result<bool, MailboxError> {
         self.with_ceremony(ceremony, now, |c, others| match &c.account {
-            Some(owner) if owner == account => Ok(()),
+            Some(owner) if owner == account => Ok(false),
             Some(_) => Err(MailboxError::OtherAccount),
             None => {
                 // O(ceremonies) per new ceremony, like the expiry sweep above.
@@ -232,7 +238,7 @@ impl Mailbox for MemoryMailbox {
                     return Err(MailboxError::TooManyCeremonies);
                 }
                 c.account = Some(account.to_owned());
-                Ok(())
+                Ok(true)
             }
         })
     }
@@ -325,8 +331,8 @@ mod tests {
     #[tokio::test]
     async fn accounts_and_results() {
         let m = mb();
-        m.open([1; 32], "a", 2, 0).await.unwrap();
-        m.open([1; 32], "a", 2, 0).await.unwrap();
+        assert!(m.open([1; 32], "a", 2, 0).await.unwrap());
+        assert!(!m.open([1; 32], "a", 2, 0).await.unwrap());
         assert_eq!(m.open([1; 32], "b", 2, 0).await, Err(MailboxError::OtherAccount));
         m.open([2; 32], "a", 2, 0).await.unwrap();
         assert_eq!(m.open([3; 32], "a", 2, 0).await, Err(MailboxError::TooManyCeremonies));

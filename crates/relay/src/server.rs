@@ -1,27 +1,40 @@
-//! The relay server: an axum router with one WebSocket route, authentication before the
-//! upgrade, and one task per connection that forwards frames into mailboxes and pushes
-//! the connection's own mailbox to it.
+//! The relay server: an axum router with the WebSocket route, the result record and the
+//! metrics endpoint. Authentication and rate limits come before the upgrade; then one task
+//! per connection forwards frames into mailboxes and pushes the connection's own mailbox
+//! to it.
+//!
+//! Routes:
+//! - `GET /v1/ceremonies/{id}/ws` (bearer token): the ceremony's WebSocket.
+//! - `PUT /v1/ceremonies/{id}/result` (bearer token, ≤ [`MAX_RESULT_BYTES`]): records the
+//!   ceremony's outcome, first write wins (204; 409 for a different one).
+//! - `GET /v1/ceremonies/{id}/result` (bearer token): the record (200) or 404.
+//! - `GET /metrics`: Prometheus metrics.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use axum::Router;
+use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tssw_channel::Frame;
 
 use crate::config::Config;
+use crate::limits::Limits;
 use crate::mailbox::{CeremonyKey, Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
-use crate::token::{Token, TokenError};
+use crate::metrics::Metrics;
+use crate::token::{Claims, Token, TokenError};
 use crate::wire::{self, ClientMessage};
 
 /// WebSocket close codes the relay sends. 1xxx are standard; 4xxx are the relay's own.
@@ -60,6 +73,10 @@ pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// Deliveries fetched from the mailbox per batch.
 const FETCH_BATCH: usize = 64;
 
+/// Largest result record: a signature, a public key or a transcript digest fits many
+/// times over.
+pub const MAX_RESULT_BYTES: usize = 4_096;
+
 /// Runs the relay with the in-memory backend on `listener` until `shutdown` completes;
 /// then every connection is closed with 1001 and the server drains (at most
 /// [`DRAIN_TIMEOUT`]).
@@ -92,7 +109,8 @@ pub async fn run_with<M: Mailbox>(
         let _ = stopped.wait_for(|s| *s).await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
-    let serve = std::future::IntoFuture::into_future(axum::serve(listener, app).with_graceful_shutdown(signal));
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let serve = std::future::IntoFuture::into_future(axum::serve(listener, service).with_graceful_shutdown(signal));
     tokio::select! {
         result = serve => if let Err(e) = result {
             tracing::error!(error = %e, "relay server failed");
@@ -101,17 +119,25 @@ pub async fn run_with<M: Mailbox>(
     }
 }
 
-/// The router (no listener), for in-process tests with `oneshot`.
+/// The router (no listener). Per-IP limits need the peer address: serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, as [`run_with`] does.
 pub fn router<M: Mailbox>(config: Config, mailbox: M, stop: watch::Receiver<bool>) -> Router {
     let shared = Arc::new(Shared {
         connections: Arc::new(Semaphore::new(config.max_connections)),
+        limits: Limits::new(config.account_rate, config.ip_rate),
+        metrics: Metrics::new(),
         config,
         mailbox,
         sessions: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
         stop,
     });
-    Router::new().route("/v1/ceremonies/{ceremony}/ws", get(upgrade::<M>)).with_state(shared)
+    Router::new()
+        .route("/v1/ceremonies/{ceremony}/ws", get(upgrade::<M>))
+        .route("/v1/ceremonies/{ceremony}/result", get(get_result::<M>).put(put_result::<M>))
+        .route("/metrics", get(metrics::<M>))
+        .layer(DefaultBodyLimit::max(MAX_RESULT_BYTES))
+        .with_state(shared)
 }
 
 /// (ceremony, party): at most one live connection each.
@@ -121,6 +147,8 @@ struct Shared<M> {
     config: Config,
     mailbox: M,
     connections: Arc<Semaphore>,
+    limits: Limits,
+    metrics: Metrics,
     /// The live connection of each (ceremony, party): its id and its "you are replaced"
     /// signal. `std::sync::Mutex`: only inserts and removes, never held across `.await`.
     sessions: Mutex<HashMap<SessionKey, (u64, Arc<Notify>)>>,
@@ -135,6 +163,9 @@ enum Reject {
     Unauthorized(TokenError),
     Forbidden(&'static str),
     Busy,
+    RateLimited(&'static str),
+    Gone,
+    Internal,
 }
 
 impl IntoResponse for Reject {
@@ -144,25 +175,48 @@ impl IntoResponse for Reject {
             Reject::Unauthorized(e) => (StatusCode::UNAUTHORIZED, e.to_string()),
             Reject::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_string()),
             Reject::Busy => (StatusCode::SERVICE_UNAVAILABLE, "too many connections".to_string()),
+            Reject::RateLimited(why) => (StatusCode::TOO_MANY_REQUESTS, why.to_string()),
+            Reject::Gone => (StatusCode::GONE, "ceremony expired".to_string()),
+            Reject::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "relay backend error".to_string()),
         };
         (status, text).into_response()
     }
 }
 
+impl From<MailboxError> for Reject {
+    fn from(e: MailboxError) -> Reject {
+        match e {
+            MailboxError::Expired => Reject::Gone,
+            MailboxError::TooManyCeremonies => Reject::RateLimited("too many open ceremonies for this account"),
+            MailboxError::OtherAccount => Reject::Forbidden("ceremony belongs to another account"),
+            MailboxError::ResultConflict => Reject::Forbidden("a different result is already recorded"),
+            MailboxError::Full | MailboxError::Backend(_) => Reject::Internal,
+        }
+    }
+}
+
 /// What an authorized connection is allowed to do.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Grant {
     ceremony: CeremonyKey,
     party: u16,
+    account: String,
     resume_from: u64,
 }
 
-fn authorize<M>(
+/// Checks the per-IP limit (when the peer address is known), the ceremony id and the
+/// token, in that order.
+fn authenticate<M>(
     shared: &Shared<M>,
+    peer: Option<SocketAddr>,
     ceremony_hex: &str,
-    query: Option<&str>,
     headers: &HeaderMap,
-) -> Result<Grant, Reject> {
+) -> Result<(CeremonyKey, Claims), Reject> {
+    if let Some(peer) = peer
+        && !shared.limits.ip.allow(&peer.ip())
+    {
+        return Err(Reject::RateLimited("too many requests from this address"));
+    }
     if ceremony_hex.len() != 64 {
         return Err(Reject::BadRequest("ceremony id must be 64 hex digits"));
     }
@@ -181,24 +235,52 @@ fn authorize<M>(
     if claims.party == 0 || claims.party > shared.config.max_parties_per_ceremony {
         return Err(Reject::Forbidden("party index out of range"));
     }
+    Ok((ceremony, claims))
+}
+
+/// [`authenticate`], then opens the ceremony for the token's account (the per-account
+/// cap) and parses `resume_from`.
+async fn authorize<M: Mailbox>(
+    shared: &Shared<M>,
+    peer: Option<SocketAddr>,
+    ceremony_hex: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Grant, Reject> {
+    let (ceremony, claims) = authenticate(shared, peer, ceremony_hex, headers)?;
     let resume_from = wire::parse_resume_from(query).map_err(|_| Reject::BadRequest("bad resume_from"))?;
-    Ok(Grant { ceremony, party: claims.party, resume_from })
+    let config = &shared.config;
+    let opened = shared
+        .mailbox
+        .open(ceremony, &claims.account, config.max_open_ceremonies_per_account, (config.clock)())
+        .await?;
+    if opened {
+        shared.metrics.ceremonies.inc();
+    }
+    Ok(Grant { ceremony, party: claims.party, account: claims.account, resume_from })
+}
+
+/// Logs and counts a refusal, then answers it.
+fn refuse<M>(shared: &Shared<M>, reject: Reject) -> Response {
+    let reason = reject_reason(&reject);
+    tracing::info!(reason, "request rejected");
+    shared.metrics.reject(reason);
+    reject.into_response()
 }
 
 async fn upgrade<M: Mailbox>(
     State(shared): State<Arc<Shared<M>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(ceremony_hex): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // Authentication first, so an unauthenticated caller learns nothing else.
-    let grant = match authorize(&shared, &ceremony_hex, query.as_deref(), &headers) {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    let grant = match authorize(&shared, peer, &ceremony_hex, query.as_deref(), &headers).await {
         Ok(g) => g,
-        Err(reject) => {
-            tracing::info!(reason = ?reject_reason(&reject), "upgrade rejected");
-            return reject.into_response();
-        }
+        Err(reject) => return refuse(&shared, reject),
     };
     let ws = match ws {
         Ok(ws) => ws,
@@ -206,7 +288,7 @@ async fn upgrade<M: Mailbox>(
     };
     let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
         tracing::warn!("connection cap reached");
-        return Reject::Busy.into_response();
+        return refuse(&shared, Reject::Busy);
     };
     // Registered before the 101 goes out, so connections of one (ceremony, party) take
     // over in the order their upgrades were answered.
@@ -214,7 +296,9 @@ async fn upgrade<M: Mailbox>(
     let limit = shared.config.max_frame_bytes.saturating_add(1 + WS_SLACK);
     ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
         let _permit = permit;
+        shared.metrics.connections.inc();
         serve_connection(socket, &shared, grant, &registration).await;
+        shared.metrics.connections.dec();
     })
 }
 
@@ -225,7 +309,60 @@ fn reject_reason(reject: &Reject) -> &'static str {
         Reject::Unauthorized(TokenError::Expired) => "expired token",
         Reject::Unauthorized(_) => "bad token",
         Reject::Busy => "busy",
+        Reject::RateLimited(why) => why,
+        Reject::Gone => "ceremony expired",
+        Reject::Internal => "backend error",
     }
+}
+
+async fn put_result<M: Mailbox>(
+    State(shared): State<Arc<Shared<M>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Path(ceremony_hex): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    let ceremony = match authenticate(&shared, peer, &ceremony_hex, &headers) {
+        Ok((ceremony, _)) => ceremony,
+        Err(reject) => return refuse(&shared, reject),
+    };
+    if body.is_empty() {
+        return refuse(&shared, Reject::BadRequest("empty result"));
+    }
+    match shared.mailbox.put_result(ceremony, Arc::from(&body[..]), (shared.config.clock)()).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(MailboxError::ResultConflict) => {
+            shared.metrics.reject("result conflict");
+            (StatusCode::CONFLICT, "a different result is already recorded").into_response()
+        }
+        Err(e) => refuse(&shared, e.into()),
+    }
+}
+
+async fn get_result<M: Mailbox>(
+    State(shared): State<Arc<Shared<M>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Path(ceremony_hex): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    let ceremony = match authenticate(&shared, peer, &ceremony_hex, &headers) {
+        Ok((ceremony, _)) => ceremony,
+        Err(reject) => return refuse(&shared, reject),
+    };
+    match shared.mailbox.get_result(ceremony, (shared.config.clock)()).await {
+        Ok(Some(result)) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], Bytes::copy_from_slice(&result)).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "no result recorded yet").into_response(),
+        Err(e) => refuse(&shared, e.into()),
+    }
+}
+
+async fn metrics<M>(State(shared): State<Arc<Shared<M>>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], shared.metrics.encode())
+        .into_response()
 }
 
 /// Registration of a connection as the live one for its (ceremony, party); removed on
@@ -275,13 +412,17 @@ where
 {
     let short = hex::encode(&grant.ceremony[..4]);
     tracing::info!(ceremony = %short, party = grant.party, resume_from = grant.resume_from, "connected");
+    let party = grant.party;
     let ending = session_loop(&mut socket, shared, grant, &registration.replaced).await;
     if let Some((code, reason)) = ending {
-        tracing::info!(ceremony = %short, party = grant.party, code, reason, "closing");
+        tracing::info!(ceremony = %short, party, code, reason, "closing");
+        if code != close::GOING_AWAY && code != close::REPLACED {
+            shared.metrics.reject(reason);
+        }
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
         let _ = socket.send(Message::Close(Some(frame))).await;
     } else {
-        tracing::info!(ceremony = %short, party = grant.party, "disconnected");
+        tracing::info!(ceremony = %short, party, "disconnected");
     }
 }
 
@@ -291,7 +432,7 @@ where
     E: std::fmt::Display,
     M: Mailbox,
 {
-    let Grant { ceremony, party, resume_from } = grant;
+    let Grant { ceremony, party, resume_from, .. } = grant;
     let now = || (shared.config.clock)();
     let mailbox = &shared.mailbox;
     if resume_from > 0
@@ -305,6 +446,14 @@ where
     };
     let mut stop = shared.stop.clone();
     let mut delivered = resume_from;
+    // Idle detection: anything from the client (a pong included) proves it alive; the
+    // relay pings at half the timeout so a live but quiet client always has something to
+    // answer.
+    let idle = shared.config.idle_timeout;
+    let mut heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval(idle / 2);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
     loop {
         // Push everything pending, then wait for the next event.
         loop {
@@ -318,6 +467,7 @@ where
                 if socket.send(msg).await.is_err() {
                     return None;
                 }
+                shared.metrics.frames_out.inc();
                 delivered = stored.seq;
             }
             if !full {
@@ -333,6 +483,12 @@ where
                     return Some((close::EXPIRED, "ceremony expired"));
                 }
             }
+            () = tokio::time::sleep_until(heard + idle) => return Some((close::IDLE, "idle timeout")),
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return None;
+                }
+            }
             msg = socket.next() => match msg {
                 None => return None,
                 Some(Err(e)) => {
@@ -340,20 +496,24 @@ where
                     return None;
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    if let Some(ending) = handle_client(shared, grant, &bytes).await {
+                    heard = tokio::time::Instant::now();
+                    if let Some(ending) = handle_client(shared, &grant, &bytes).await {
                         return Some(ending);
                     }
                 }
                 Some(Ok(Message::Close(_))) => return None,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => heard = tokio::time::Instant::now(),
                 Some(Ok(Message::Text(_))) => return Some((close::BAD_MESSAGE, "text messages are not accepted")),
             },
         }
     }
 }
 
-async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: Grant, bytes: &[u8]) -> Option<Ending> {
+async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: &Grant, bytes: &[u8]) -> Option<Ending> {
     let config = &shared.config;
+    if !shared.limits.account.allow(&grant.account) {
+        return Some((close::RATE_LIMITED, "account rate limit exceeded"));
+    }
     let now = (config.clock)();
     let msg = match wire::decode_client(bytes, config.max_frame_bytes) {
         Ok(m) => m,
@@ -379,8 +539,14 @@ async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: Grant, bytes: &[u8
             if h.to.get() > config.max_parties_per_ceremony {
                 return Some((close::FORBIDDEN_FRAME, "recipient out of range"));
             }
+            let started = Instant::now();
             match shared.mailbox.append(grant.ceremony, h.to.get(), Arc::from(bytes), now).await {
-                Ok(_) => None,
+                Ok(_) => {
+                    shared.metrics.store_seconds.observe(started.elapsed().as_secs_f64());
+                    shared.metrics.frames_in.inc();
+                    shared.metrics.bytes_in.inc_by(bytes.len() as u64);
+                    None
+                }
                 Err(e) => Some(mailbox_ending(&e)),
             }
         }
