@@ -2,6 +2,7 @@
 //! crates.
 
 mod demo;
+mod relay;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the MPC relay: an untrusted store-and-forward router for ceremony frames,
+    /// authenticated by tokens from the wallet server.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,13 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("tssw demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Relay(args) => match relay::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw relay: {e}");
                 ExitCode::FAILURE
             }
         },
