@@ -183,9 +183,10 @@ pub fn verify(public_key: &PublicKey, request: &SignRequest, signature: &Signatu
 /// One party's run, kept whole: its result, its (now closed) session and its transport.
 pub type Outcome<O> = (PartyIndex, Result<O, tssw_channel::DriveError<ClientError>>, Session, RelayTransport);
 
-/// The digest a sign setup binds (the hash of the request, as [`sign_and_verify`] makes it).
-pub fn request_digest(request: &SignRequest) -> [u8; 32] {
-    sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), format!("{request:?}")))
+/// The digest a setup binds for a payload: the hash of its `Debug` form (a sign request,
+/// as [`sign_and_verify`] makes it, or a reshare plan).
+pub fn setup_digest(payload: &impl std::fmt::Debug) -> [u8; 32] {
+    sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), format!("{payload:?}")))
         .into()
 }
 
@@ -219,7 +220,7 @@ pub fn sign_parties(
         Operation::Sign,
         shares[0].scheme(),
         shares[0].threshold(),
-        Some(request_digest(request)),
+        Some(setup_digest(request)),
     );
     let signers: Vec<PartyIndex> = shares.iter().map(|s| s.index()).collect();
     shares
