@@ -1,8 +1,8 @@
 //! The client's time limits over a real relay: a party that never shows up ends its peer's
 //! run with a typed `Stalled` error on the stall timeout, or on the deadline when that comes
 //! first; a send into a connection nobody reads fails instead of hanging; a `recv` dropped
-//! by its caller loses nothing. The durations are short on purpose: these test the limits,
-//! they do not measure anything.
+//! by its caller loses nothing, and the client never leaves a task behind. The durations
+//! are short on purpose: these test the limits, they do not measure anything.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -140,4 +140,40 @@ async fn dropping_a_recv_future_is_clean() {
         assert_eq!(two.last_seq(), 1);
     })
     .await;
+}
+
+/// Nothing outlives the transport's futures: with the relay on a runtime of its own, the
+/// client's runtime holds no task at any point (connect, a cancelled recv, a delivery, a
+/// recv that stops on the stall timeout, and after the transports are dropped).
+#[test]
+fn the_client_spawns_no_task() {
+    let relay_runtime = tokio::runtime::Runtime::new().unwrap();
+    let relay = relay_runtime.block_on(Relay::start(|_| {}));
+    let client_runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    client_runtime.block_on(bounded(async {
+        let alive = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let c = CeremonyId::random();
+        let mut one = relay.connect(c, 1).await;
+        let mut two = relay.connect(c, 2).await.with_stall_timeout(STALL);
+        assert!(tokio::time::timeout(Duration::from_millis(50), two.recv()).await.is_err());
+        let frame = Frame {
+            header: FrameHeader {
+                ceremony: c,
+                round: 1,
+                from: p(1),
+                to: p(2),
+                broadcast: false,
+                id: MessageId([0; 32]),
+            },
+            body: b"counted".to_vec(),
+        }
+        .encode();
+        one.send(Outbound { to: p(2), bytes: frame.clone() }).await.unwrap();
+        assert_eq!(two.recv().await.unwrap(), Some(frame));
+        assert_eq!(two.recv().await.unwrap(), None);
+        assert_eq!(two.stopped_by(), Some(Stop::Stall));
+        assert_eq!(alive(), 0);
+        drop((one, two));
+        assert_eq!(alive(), 0);
+    }));
 }
