@@ -11,9 +11,36 @@
 //! refusal (401/403/503) is not retried: it is returned as [`ClientError`]. A frame whose
 //! send failed is sent again after the reconnect; if the first copy did reach the relay,
 //! the receiver's session drops the duplicate.
+//!
+//! Time limits: a **stall timeout** ([`DEFAULT_STALL_TIMEOUT`], 30 s) bounds every wait for
+//! the next frame and every send, reconnects included; a **deadline** bounds the whole
+//! ceremony (by default [`DEFAULT_CEREMONY_LIMIT`] after the first send or receive; set the
+//! setup's expiry with [`RelayTransport::with_deadline`] when you know it). The stall timer
+//! restarts at every frame, so only the deadline bounds a hostile relay that drips junk
+//! frames. When either fires, `recv` returns `Ok(None)`, which [`tssw_channel::drive`]
+//! reports as `DriveError::Stalled` naming the round and the parties it waited for, and a
+//! send fails with [`ClientError::TimedOut`]; [`RelayTransport::stopped_by`] says which
+//! limit fired. Stopping is sticky: afterwards every `recv` is `Ok(None)` and every send
+//! fails at once.
+//!
+//! Retries: a failed ceremony is never resumed. `drive` closes the channel session when it
+//! returns, so nothing of the half-run ceremony can be accepted any more; a retry is a new
+//! ceremony, with a new setup (hence a new ceremony id and new keys) and a new transport.
+//! Reconnect-and-resume above happens only inside one run.
+//!
+//! Cancellation is dropping the future, and it is clean: the transport spawns no tasks and
+//! its timers live inside the `send`/`recv` futures, so nothing outlives them. A frame
+//! taken off the socket but not yet returned (its ack was being sent) is kept and returned
+//! by the next `recv`. A dropped `send` may or may not have delivered its frame; sending
+//! it again is harmless (the receiver drops byte-identical copies). Dropping the transport
+//! closes the TCP connection; the relay keeps what was not delivered until its TTL.
+
+use std::future::Future;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -27,6 +54,32 @@ use crate::wire;
 
 /// Delays before each reconnect attempt, in milliseconds.
 pub const RECONNECT_DELAYS_MS: [u64; 3] = [50, 100, 200];
+
+/// How long a [`RelayTransport`] waits for the next frame, or for a send, by default.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a ceremony may run, from the transport's first send or receive, when no
+/// deadline is set: the relay's default ceremony TTL, after which an honest relay has
+/// dropped the ceremony's mailboxes and the ceremony cannot finish anyway.
+pub const DEFAULT_CEREMONY_LIMIT: Duration = Duration::from_secs(600);
+
+/// Which time limit stopped a [`RelayTransport`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Nothing arrived, or a send did not complete, within the stall timeout.
+    Stall,
+    /// The ceremony's deadline passed.
+    Deadline,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::Stall => "stall timeout",
+            Stop::Deadline => "deadline",
+        })
+    }
+}
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -54,6 +107,9 @@ pub enum ClientError {
     /// The base URL or token cannot make a request.
     #[error("bad relay url or token")]
     Request,
+    /// A send did not complete before this limit, or the transport had already stopped.
+    #[error("relay send stopped by the {0}")]
+    TimedOut(Stop),
 }
 
 /// One party's connection to the relay for one ceremony.
@@ -65,6 +121,60 @@ pub struct RelayTransport {
     last_seq: u64,
     reconnects: u32,
     drop_after_receives: Option<u32>,
+    progress: Progress,
+}
+
+/// What bounds a ceremony's progress on this transport: the time limits, the one that
+/// fired, and a received frame not yet handed to the caller.
+#[derive(Debug)]
+struct Progress {
+    stall: Duration,
+    deadline: Option<Instant>,
+    /// The first send or receive, from which the default deadline runs.
+    started: Option<Instant>,
+    stopped: Option<Stop>,
+    /// Taken off the socket and counted in `last_seq`, but its `recv` was cut short (by the
+    /// caller dropping the future, or a timeout while acking): the next `recv` returns it.
+    parked: Option<Vec<u8>>,
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress { stall: DEFAULT_STALL_TIMEOUT, deadline: None, started: None, stopped: None, parked: None }
+    }
+}
+
+impl Progress {
+    /// When the operation starting now must end and which limit that is (`None`: no limit
+    /// can be represented), or the limit that already stopped the transport.
+    fn next_limit(&mut self) -> Result<Option<(Instant, Stop)>, Stop> {
+        if let Some(stop) = self.stopped {
+            return Err(stop);
+        }
+        let now = Instant::now();
+        let deadline = match self.deadline {
+            Some(at) => Some(at),
+            None => self.started.get_or_insert(now).checked_add(DEFAULT_CEREMONY_LIMIT),
+        };
+        if deadline.is_some_and(|at| at <= now) {
+            self.stopped = Some(Stop::Deadline);
+            return Err(Stop::Deadline);
+        }
+        Ok(match (now.checked_add(self.stall), deadline) {
+            (Some(stall), Some(at)) if at <= stall => Some((at, Stop::Deadline)),
+            (Some(stall), _) => Some((stall, Stop::Stall)),
+            (None, Some(at)) => Some((at, Stop::Deadline)),
+            (None, None) => None,
+        })
+    }
+}
+
+/// Runs `f` until `limit`: `Err(stop)` if the limit came first.
+async fn within<F: Future>(limit: Option<(Instant, Stop)>, f: F) -> Result<F::Output, Stop> {
+    match limit {
+        Some((at, stop)) => tokio::time::timeout_at(at, f).await.map_err(|_| stop),
+        None => Ok(f.await),
+    }
 }
 
 impl std::fmt::Debug for RelayTransport {
@@ -90,6 +200,7 @@ impl RelayTransport {
             last_seq: 0,
             reconnects: 0,
             drop_after_receives: None,
+            progress: Progress::default(),
         };
         t.ws = Some(t.open().await?);
         Ok(t)
@@ -103,6 +214,26 @@ impl RelayTransport {
     /// How many times the connection was re-established.
     pub fn reconnects(&self) -> u32 {
         self.reconnects
+    }
+
+    /// Sets the stall timeout: the longest wait for the next frame, and for one send.
+    pub fn with_stall_timeout(mut self, stall: Duration) -> RelayTransport {
+        self.progress.stall = stall;
+        self
+    }
+
+    /// Sets the deadline of the whole ceremony (e.g. the setup's expiry), instead of
+    /// [`DEFAULT_CEREMONY_LIMIT`] after the first send or receive.
+    pub fn with_deadline(mut self, deadline: Instant) -> RelayTransport {
+        self.progress.deadline = Some(deadline);
+        self
+    }
+
+    /// The limit that stopped the transport, if one did: after `drive` fails with
+    /// `Stalled` or a [`ClientError::TimedOut`] send, whether the peers were too slow
+    /// ([`Stop::Stall`]) or the ceremony ran out of time ([`Stop::Deadline`]).
+    pub fn stopped_by(&self) -> Option<Stop> {
+        self.progress.stopped
     }
 
     /// Test hook: after `n` more frames are received, drop the TCP connection without a
@@ -168,6 +299,40 @@ impl Transport for RelayTransport {
     type Error = ClientError;
 
     async fn send(&mut self, frame: Outbound) -> Result<(), ClientError> {
+        let limit = self.progress.next_limit().map_err(ClientError::TimedOut)?;
+        match within(limit, self.send_frame(frame)).await {
+            Ok(result) => result,
+            Err(stop) => {
+                self.progress.stopped = Some(stop);
+                Err(ClientError::TimedOut(stop))
+            }
+        }
+    }
+
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        if let Some(frame) = self.progress.parked.take() {
+            return Ok(Some(frame));
+        }
+        let Ok(limit) = self.progress.next_limit() else { return Ok(None) };
+        match within(limit, self.next_frame()).await {
+            Ok(result) => result,
+            // A frame did arrive; only its ack hung. Keep the frame, drop the connection:
+            // the next operation reconnects and resumes after it.
+            Err(_) if self.progress.parked.is_some() => {
+                self.ws = None;
+                Ok(self.progress.parked.take())
+            }
+            Err(stop) => {
+                self.progress.stopped = Some(stop);
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl RelayTransport {
+    /// [`Transport::send`] without the time limit.
+    async fn send_frame(&mut self, frame: Outbound) -> Result<(), ClientError> {
         let msg = Message::Binary(wire::encode_frame(&frame.bytes).into());
         let ws = self.connected().await?;
         if ws.send(msg.clone()).await.is_ok() {
@@ -178,7 +343,9 @@ impl Transport for RelayTransport {
         ws.send(msg).await.map_err(|e| ClientError::WebSocket(Box::new(e)))
     }
 
-    async fn recv(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+    /// [`Transport::recv`] without the time limit. The frame is parked from the moment
+    /// `last_seq` counts it until it is returned, so a cut-short call loses nothing.
+    async fn next_frame(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
         loop {
             let ws = self.connected().await?;
             let msg = match ws.next().await {
@@ -203,7 +370,7 @@ impl Transport for RelayTransport {
                 continue; // Already received before a reconnect.
             }
             self.last_seq = seq;
-            let frame = frame.to_vec();
+            self.progress.parked = Some(frame.to_vec());
             let ack = Message::Binary(wire::encode_ack(seq).into());
             if let Some(ws) = self.ws.as_mut()
                 && ws.send(ack).await.is_err()
@@ -218,7 +385,35 @@ impl Transport for RelayTransport {
                     self.ws = None; // Dropping the stream closes the TCP connection, no close frame.
                 }
             }
-            return Ok(Some(frame));
+            return Ok(self.progress.parked.take());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_nearer_limit_wins_and_stopping_is_sticky() {
+        let mut p = Progress::default();
+        let (at, stop) = p.next_limit().unwrap().unwrap();
+        assert_eq!(stop, Stop::Stall);
+        assert!(at <= Instant::now() + DEFAULT_STALL_TIMEOUT);
+        // The default deadline runs from the first use: far beyond one stall timeout.
+        assert!(p.started.is_some());
+
+        p.deadline = Some(Instant::now() + Duration::from_secs(1));
+        assert_eq!(p.next_limit().unwrap().unwrap().1, Stop::Deadline);
+
+        // A stall timeout too large for the clock falls back to the deadline.
+        p.stall = Duration::MAX;
+        assert_eq!(p.next_limit().unwrap().unwrap().1, Stop::Deadline);
+
+        p.deadline = Some(Instant::now());
+        assert_eq!(p.next_limit(), Err(Stop::Deadline));
+        p.deadline = None;
+        assert_eq!(p.next_limit(), Err(Stop::Deadline), "stopped stays stopped");
     }
 }

@@ -7,6 +7,7 @@
 //!   and a TTL; [`MemoryMailbox`] now, Redis next.
 //! - [`wire`]: the relay's own small binary messages (frame, ack, delivery).
 //! - [`RelayTransport`]: the client, a [`tssw_channel::Transport`].
+//!   Bounded in time: a stall timeout and a ceremony deadline end a run ([`Stop`]).
 //!
 //! The relay reads only the public frame header ([`tssw_channel::FrameHeader`]): it checks
 //! that the frame is for the connection's ceremony and from the connection's party, and
@@ -27,6 +28,7 @@ pub mod token;
 pub mod wire;
 
 pub use client::{ClientError, RECONNECT_DELAYS_MS, RelayTransport};
+pub use client::{DEFAULT_CEREMONY_LIMIT, DEFAULT_STALL_TIMEOUT, Stop};
 pub use config::{Clock, Config, Rate, system_clock};
 pub use mailbox::{Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
 pub use server::{DRAIN_TIMEOUT, MAX_RESULT_BYTES, close, router, run, run_with};

@@ -177,3 +177,97 @@ pub fn request_for(scheme: Scheme) -> SignRequest {
 pub fn verify(public_key: &PublicKey, request: &SignRequest, signature: &Signature) -> Result<(), String> {
     tssw_verify::verify(public_key, request, signature).map(|_| ())
 }
+
+// --- Failure paths (timeouts, hostile relays) and ceremonies with any party set. ---
+
+/// One party's run, kept whole: its result, its (now closed) session and its transport.
+pub type Outcome<O> = (PartyIndex, Result<O, tssw_channel::DriveError<ClientError>>, Session, RelayTransport);
+
+/// The digest a setup binds for a payload: the hash of its `Debug` form (a sign request,
+/// as [`sign_and_verify`] makes it, or a reshare plan).
+pub fn setup_digest(payload: &impl std::fmt::Debug) -> [u8; 32] {
+    sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), format!("{payload:?}")))
+        .into()
+}
+
+/// Verified sessions for exactly these members (party index, identity).
+pub fn member_sessions(
+    members: &[(PartyIndex, &IdentityKey)],
+    coordinator: &IdentityKey,
+    op: Operation,
+    scheme: Scheme,
+    threshold: u16,
+    digest: Option<[u8; 32]>,
+) -> (CeremonyId, Vec<Session>) {
+    let (setup, sessions) =
+        sessions(coordinator, members, op, scheme, threshold, digest, &mut rand_core::OsRng).unwrap();
+    (setup.ceremony_id(), sessions)
+}
+
+/// Started sign ceremonies of `shares` (the signer set), each with its session; the holder
+/// of share index i uses identity `ids[i - 1]`.
+pub fn sign_parties(
+    ids: &[IdentityKey],
+    coordinator: &IdentityKey,
+    shares: &[&KeyShare],
+    request: &SignRequest,
+) -> Vec<(Started<Signature>, Session)> {
+    let members: Vec<(PartyIndex, &IdentityKey)> =
+        shares.iter().map(|s| (s.index(), &ids[usize::from(s.index().get() - 1)])).collect();
+    let (id, sessions) = member_sessions(
+        &members,
+        coordinator,
+        Operation::Sign,
+        shares[0].scheme(),
+        shares[0].threshold(),
+        Some(setup_digest(request)),
+    );
+    let signers: Vec<PartyIndex> = shares.iter().map(|s| s.index()).collect();
+    shares
+        .iter()
+        .zip(sessions)
+        .map(|(share, s)| (tssw_protocol::sign(id, share, &signers, request.clone()).unwrap(), s))
+        .collect()
+}
+
+/// Started DKG ceremonies (2-of-2), each with its session.
+pub fn dkg_parties(
+    ids: &[IdentityKey],
+    coordinator: &IdentityKey,
+    scheme: Scheme,
+) -> Vec<(Started<KeyShare>, Session)> {
+    let (id, sessions) = wallet_sessions(ids, coordinator, Operation::Dkg, scheme, None);
+    sessions.into_iter().map(|s| (tssw_protocol::dkg(id, scheme, s.me(), 2, 2).unwrap(), s)).collect()
+}
+
+/// Like [`over_relay`], but keeps every party's outcome, failures included. `tune` sets
+/// each transport's limits before the run.
+pub async fn run_each<O>(
+    relay: &Relay,
+    parties: Vec<(Started<O>, Session)>,
+    tune: impl Fn(RelayTransport) -> RelayTransport,
+) -> Vec<Outcome<O>> {
+    let mut futures: Vec<Pin<Box<dyn Future<Output = Outcome<O>> + '_>>> = Vec::new();
+    for (started, mut session) in parties {
+        let mut transport = tune(relay.connect(session.ceremony_id(), session.me().get()).await);
+        futures.push(Box::pin(async move {
+            let result = drive(started, &mut session, &mut transport).await;
+            (session.me(), result, session, transport)
+        }));
+    }
+    futures_util::future::join_all(futures).await
+}
+
+/// Every signature that came out verifies, whatever happened on the way; returns how many
+/// parties produced one.
+pub fn no_wrong_signature(outcomes: &[Outcome<Signature>], key: &PublicKey, request: &SignRequest) -> usize {
+    let mut ok = 0;
+    for (party, result, _, _) in outcomes {
+        if let Ok(sig) = result {
+            verify(key, request, sig)
+                .unwrap_or_else(|e| panic!("party {party}: a signature that does not verify: {e}"));
+            ok += 1;
+        }
+    }
+    ok
+}
