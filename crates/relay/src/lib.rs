@@ -5,6 +5,7 @@
 //! - [`token`]: per-ceremony, per-party bearer tokens signed by the wallet server.
 //! - [`mailbox`]: one append-only sequence per (ceremony, recipient), with acks, resume
 //!   and a TTL; [`MemoryMailbox`] now, Redis next.
+//! - [`RedisMailbox`]: the same mailboxes in Redis, shared by several relay nodes.
 //! - [`wire`]: the relay's own small binary messages (frame, ack, delivery).
 //! - [`RelayTransport`]: the client, a [`tssw_channel::Transport`].
 //!
@@ -20,6 +21,7 @@
 mod client;
 mod config;
 pub mod mailbox;
+mod redis_mailbox;
 mod server;
 pub mod token;
 pub mod wire;
@@ -27,5 +29,6 @@ pub mod wire;
 pub use client::{ClientError, RECONNECT_DELAYS_MS, RelayTransport};
 pub use config::{Clock, Config, system_clock};
 pub use mailbox::{Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
+pub use redis_mailbox::{RedisMailbox, RedisOptions};
 pub use server::{DRAIN_TIMEOUT, close, router, run, run_with};
 pub use token::{Claims, Token, TokenError};
