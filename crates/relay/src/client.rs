@@ -11,6 +11,14 @@
 //! refusal (401/403/503) is not retried: it is returned as [`ClientError`]. A frame whose
 //! send failed is sent again after the reconnect; if the first copy did reach the relay,
 //! the receiver's session drops the duplicate.
+//!
+//! Failover ([`RelayTransport::connect_any`]): several relay nodes sharing one backend
+//! (Redis) serve the same mailboxes, so a party may resume on any of them. The first
+//! connection tries the bases in order and keeps the first that accepts. Each reconnect
+//! attempt (same bounded delays) moves to the next base in rotation, since the node just
+//! lost is the least likely to answer; with one base that is the same base again. With
+//! several bases, a 1001 close (the node is shutting down) is a reason to fail over too,
+//! and an HTTP 503 (that node is full) moves on to the next base instead of failing.
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -58,7 +66,10 @@ pub enum ClientError {
 
 /// One party's connection to the relay for one ceremony.
 pub struct RelayTransport {
-    url: String,
+    /// One ceremony URL per relay node, in the caller's order.
+    urls: Vec<String>,
+    /// The node in use (or last tried).
+    current: usize,
     token: Token,
     max_message: usize,
     ws: Option<Ws>,
@@ -70,7 +81,7 @@ pub struct RelayTransport {
 impl std::fmt::Debug for RelayTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayTransport")
-            .field("url", &self.url)
+            .field("url", &self.urls.get(self.current))
             .field("last_seq", &self.last_seq)
             .field("reconnects", &self.reconnects)
             .finish_non_exhaustive()
@@ -81,9 +92,21 @@ impl RelayTransport {
     /// Connects to the relay at `base` (e.g. `ws://127.0.0.1:7000`) for `ceremony`, with
     /// the token the wallet server issued for this party.
     pub async fn connect(base: &str, ceremony: CeremonyId, token: Token) -> Result<RelayTransport, ClientError> {
-        let url = format!("{}/v1/ceremonies/{}/ws", base.trim_end_matches('/'), hex::encode(ceremony.0));
+        RelayTransport::connect_any(&[base.to_owned()], ceremony, token).await
+    }
+
+    /// Connects to the first of `bases` (relay nodes sharing one backend) that accepts;
+    /// reconnects rotate through them (see the module doc).
+    pub async fn connect_any(
+        bases: &[String],
+        ceremony: CeremonyId,
+        token: Token,
+    ) -> Result<RelayTransport, ClientError> {
+        let path = format!("/v1/ceremonies/{}/ws", hex::encode(ceremony.0));
+        let urls: Vec<String> = bases.iter().map(|base| format!("{}{path}", base.trim_end_matches('/'))).collect();
         let mut t = RelayTransport {
-            url,
+            urls,
+            current: 0,
             token,
             max_message: tssw_channel::MAX_FRAME_BYTES + 8,
             ws: None,
@@ -91,8 +114,24 @@ impl RelayTransport {
             reconnects: 0,
             drop_after_receives: None,
         };
-        t.ws = Some(t.open().await?);
-        Ok(t)
+        let mut last = ClientError::Request;
+        for i in 0..t.urls.len() {
+            t.current = i;
+            match t.open().await {
+                Ok(ws) => {
+                    t.ws = Some(ws);
+                    return Ok(t);
+                }
+                Err(e) if t.urls.len() > 1 && is_node_failure(&e, true) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Index in `bases` of the node in use (or last tried).
+    pub fn current_base(&self) -> usize {
+        self.current
     }
 
     /// The last sequence number received (what a reconnect resumes from).
@@ -120,8 +159,8 @@ impl RelayTransport {
     }
 
     async fn open(&self) -> Result<Ws, ClientError> {
-        let url =
-            if self.last_seq > 0 { format!("{}?resume_from={}", self.url, self.last_seq) } else { self.url.clone() };
+        let base = self.urls.get(self.current).ok_or(ClientError::Request)?;
+        let url = if self.last_seq > 0 { format!("{base}?resume_from={}", self.last_seq) } else { base.clone() };
         let mut request = url.into_client_request().map_err(|_| ClientError::Request)?;
         let bearer =
             HeaderValue::from_str(&format!("Bearer {}", self.token.as_str())).map_err(|_| ClientError::Request)?;
@@ -135,25 +174,33 @@ impl RelayTransport {
         }
     }
 
-    /// Reconnects with `resume_from`, bounded by [`RECONNECT_DELAYS_MS`].
+    /// Reconnects with `resume_from`, bounded by [`RECONNECT_DELAYS_MS`], each attempt on
+    /// the next base in rotation.
     async fn reconnect(&mut self) -> Result<(), ClientError> {
         self.ws = None;
         let mut last = ClientError::Protocol("no reconnect attempt");
         for delay in RECONNECT_DELAYS_MS {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            self.current = (self.current + 1) % self.urls.len().max(1);
             match self.open().await {
                 Ok(ws) => {
-                    tracing::info!(resume_from = self.last_seq, "reconnected to relay");
+                    tracing::info!(resume_from = self.last_seq, node = self.current, "reconnected to relay");
                     self.ws = Some(ws);
                     self.reconnects += 1;
                     return Ok(());
                 }
+                Err(e) if is_node_failure(&e, self.urls.len() > 1) => last = e,
                 // The relay answered and said no: retrying will not help.
-                Err(e @ ClientError::Refused(_)) => return Err(e),
-                Err(e) => last = e,
+                Err(e) => return Err(e),
             }
         }
         Err(last)
+    }
+
+    /// Whether a deliberate close from the relay is a node going away that another node
+    /// can stand in for.
+    fn fails_over_on(&self, code: u16) -> bool {
+        code == crate::close::GOING_AWAY && self.urls.len() > 1
     }
 
     async fn connected(&mut self) -> Result<&mut Ws, ClientError> {
@@ -161,6 +208,15 @@ impl RelayTransport {
             self.reconnect().await?;
         }
         self.ws.as_mut().ok_or(ClientError::Protocol("not connected"))
+    }
+}
+
+/// A failure of one node rather than a refusal of this party: worth another attempt, on
+/// the next node. With several nodes, one that is full (503) counts too.
+fn is_node_failure(e: &ClientError, several_nodes: bool) -> bool {
+    match e {
+        ClientError::Refused(status) => several_nodes && *status == 503,
+        _ => true,
     }
 }
 
@@ -191,6 +247,11 @@ impl Transport for RelayTransport {
             };
             let bytes = match msg {
                 Message::Binary(bytes) => bytes,
+                // The node is shutting down; another node serves the same mailboxes.
+                Message::Close(Some(frame)) if self.fails_over_on(u16::from(frame.code)) => {
+                    self.reconnect().await?;
+                    continue;
+                }
                 Message::Close(Some(frame)) => {
                     return Err(ClientError::Closed { code: u16::from(frame.code), reason: frame.reason.to_string() });
                 }
