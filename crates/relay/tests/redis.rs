@@ -1,5 +1,5 @@
-//! The Redis backend: the memory backend's semantics checked on both backends, and state
-//! shared between two `RedisMailbox` instances (two relay nodes).
+//! The Redis backend: the memory backend's semantics checked on both backends, state shared
+//! between two `RedisMailbox` instances, and two relay nodes sharing one Redis prefix.
 //!
 //! Redis comes from `TSSW_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`): unset, each test
 //! says it is skipped and passes; set but unreachable, the tests fail. Every test uses its
@@ -10,14 +10,19 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::bounded;
+use common::{Relay, bounded, dkg, dkg_via, sign_and_verify, sign_and_verify_via};
+use ed25519_dalek::SigningKey;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tssw_channel::IdentityKey;
+use tssw_protocol::Scheme;
 use tssw_relay::mailbox::CeremonyKey;
-use tssw_relay::{Mailbox, MailboxError, MemoryLimits, MemoryMailbox, RedisMailbox, RedisOptions};
+use tssw_relay::{Config, Mailbox, MailboxError, MemoryLimits, MemoryMailbox, RedisMailbox, RedisOptions};
 
+/// How long a ceremony of the node tests lives (also the Redis key expiry).
+const TTL: Duration = Duration::from_secs(300);
 /// Bound on one push notification crossing Redis.
 const NOTICE: Duration = Duration::from_secs(10);
 
@@ -310,4 +315,72 @@ async fn redis_connection_loss_is_survived() {
         assert_eq!(*rx.borrow(), 2);
     })
     .await;
+}
+
+// --- Two relay nodes sharing one Redis prefix ---
+
+fn node_limits() -> MemoryLimits {
+    let defaults = Config::new(SigningKey::from_bytes(&[1; 32]).verifying_key());
+    MemoryLimits {
+        ttl_secs: TTL.as_secs(),
+        max_frames: defaults.max_mailbox_frames,
+        max_bytes: defaults.max_mailbox_bytes,
+    }
+}
+
+fn node_config(c: &mut Config) {
+    c.ceremony_ttl = TTL;
+}
+
+/// Nodes A and B of one relay: same issuer and clock, one Redis prefix.
+async fn two_nodes(url: &str, prefix: &str) -> (Relay, Relay) {
+    let (ma, mb) = (redis(url, prefix, node_limits()).await, redis(url, prefix, node_limits()).await);
+    let a = Relay::start_with(node_config, move |_| ma).await;
+    let b = a.start_peer(node_config, mb).await;
+    (a, b)
+}
+
+/// 2-of-2 DKG then sign with party 1 on node A and party 2 on node B; the same on one
+/// memory node for comparison (both durations are printed).
+async fn dkg_and_sign_across_nodes(url: &str, scheme: Scheme) {
+    let ids = [IdentityKey::random(), IdentityKey::random()];
+    let coordinator = IdentityKey::random();
+
+    let memory = Relay::start(|_| {}).await;
+    let start = Instant::now();
+    let shares = dkg(&memory, &ids, &coordinator, scheme).await;
+    sign_and_verify(&memory, &ids, &coordinator, &shares, None).await;
+    let on_memory = start.elapsed();
+
+    let (a, b) = two_nodes(url, &random_prefix()).await;
+    let routes = [vec![a.base.clone()], vec![b.base.clone()]];
+    let start = Instant::now();
+    let shares = dkg_via(&a, &routes, &ids, &coordinator, scheme).await;
+    assert_eq!(shares.len(), 2);
+    assert_eq!(shares[0].public_key(), shares[1].public_key());
+    let transports = sign_and_verify_via(&a, &routes, &ids, &coordinator, &shares, |_, _, t| t).await;
+    let on_redis = start.elapsed();
+    for (i, t) in transports.iter().enumerate() {
+        assert_eq!(t.reconnects(), 0, "party {}: {t:?}", i + 1);
+        assert!(t.last_seq() >= 1);
+    }
+    println!("timing {scheme:?} 2-of-2 DKG + sign: one memory node {on_memory:?}, two Redis nodes {on_redis:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_ecdsa_dkg_and_sign() {
+    let Some(url) = redis_url("two_nodes_ecdsa_dkg_and_sign") else { return };
+    bounded(dkg_and_sign_across_nodes(&url, Scheme::Ecdsa)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_ed25519_dkg_and_sign() {
+    let Some(url) = redis_url("two_nodes_ed25519_dkg_and_sign") else { return };
+    bounded(dkg_and_sign_across_nodes(&url, Scheme::Ed25519)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_bip340_dkg_and_sign() {
+    let Some(url) = redis_url("two_nodes_bip340_dkg_and_sign") else { return };
+    bounded(dkg_and_sign_across_nodes(&url, Scheme::Bip340)).await;
 }
