@@ -19,6 +19,13 @@
 //! lost is the least likely to answer; with one base that is the same base again. With
 //! several bases, a 1001 close (the node is shutting down) is a reason to fail over too,
 //! and an HTTP 503 (that node is full) moves on to the next base instead of failing.
+//!
+//! Resend after a reconnect: the relay does not acknowledge the frames it receives, and a
+//! frame written into a connection whose node is already gone (it sent its 1001 and
+//! dropped the socket, or crashed) is lost although the write succeeded. So after every
+//! reconnect the transport sends its most recent frames again (at most
+//! [`RESEND_MAX_FRAMES`] frames and about [`RESEND_MAX_BYTES`] bytes; resends are
+//! byte-identical and the receiver's session drops the copies it already has).
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -36,7 +43,32 @@ use crate::wire;
 /// Delays before each reconnect attempt, in milliseconds.
 pub const RECONNECT_DELAYS_MS: [u64; 3] = [50, 100, 200];
 
+/// At most this many recent frames are sent again after a reconnect.
+pub const RESEND_MAX_FRAMES: usize = 32;
+/// Bytes of recent frames kept for resending (the latest frame is kept whatever its size).
+pub const RESEND_MAX_BYTES: usize = 4 << 20;
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The frames most recently sent, as relay messages, for resending after a reconnect.
+#[derive(Default)]
+struct Recent {
+    messages: std::collections::VecDeque<Message>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn remember(&mut self, msg: &Message) {
+        self.bytes += msg.len();
+        self.messages.push_back(msg.clone());
+        // The oldest are the likeliest to have been stored already.
+        while self.messages.len() > RESEND_MAX_FRAMES || (self.bytes > RESEND_MAX_BYTES && self.messages.len() > 1) {
+            if let Some(old) = self.messages.pop_front() {
+                self.bytes -= old.len();
+            }
+        }
+    }
+}
 
 /// Why the relay client failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +108,7 @@ pub struct RelayTransport {
     last_seq: u64,
     reconnects: u32,
     drop_after_receives: Option<u32>,
+    recent: Recent,
 }
 
 impl std::fmt::Debug for RelayTransport {
@@ -113,6 +146,7 @@ impl RelayTransport {
             last_seq: 0,
             reconnects: 0,
             drop_after_receives: None,
+            recent: Recent::default(),
         };
         let mut last = ClientError::Request;
         for i in 0..t.urls.len() {
@@ -182,7 +216,11 @@ impl RelayTransport {
         for delay in RECONNECT_DELAYS_MS {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
             self.current = (self.current + 1) % self.urls.len().max(1);
-            match self.open().await {
+            let attempt = match self.open().await {
+                Ok(mut ws) => self.resend(&mut ws).await.map(|()| ws),
+                Err(e) => Err(e),
+            };
+            match attempt {
                 Ok(ws) => {
                     tracing::info!(resume_from = self.last_seq, node = self.current, "reconnected to relay");
                     self.ws = Some(ws);
@@ -195,6 +233,14 @@ impl RelayTransport {
             }
         }
         Err(last)
+    }
+
+    /// Sends the recent frames again on a new connection (see the module doc).
+    async fn resend(&self, ws: &mut Ws) -> Result<(), ClientError> {
+        for msg in &self.recent.messages {
+            ws.feed(msg.clone()).await.map_err(|e| ClientError::WebSocket(Box::new(e)))?;
+        }
+        ws.flush().await.map_err(|e| ClientError::WebSocket(Box::new(e)))
     }
 
     /// Whether a deliberate close from the relay is a node going away that another node
@@ -225,6 +271,7 @@ impl Transport for RelayTransport {
 
     async fn send(&mut self, frame: Outbound) -> Result<(), ClientError> {
         let msg = Message::Binary(wire::encode_frame(&frame.bytes).into());
+        self.recent.remember(&msg);
         let ws = self.connected().await?;
         if ws.send(msg.clone()).await.is_ok() {
             return Ok(());

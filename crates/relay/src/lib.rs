@@ -27,6 +27,7 @@ pub mod token;
 pub mod wire;
 
 pub use client::{ClientError, RECONNECT_DELAYS_MS, RelayTransport};
+pub use client::{RESEND_MAX_BYTES, RESEND_MAX_FRAMES};
 pub use config::{Clock, Config, system_clock};
 pub use mailbox::{Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
 pub use redis_mailbox::{RedisMailbox, RedisOptions};
