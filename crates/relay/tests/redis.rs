@@ -1,5 +1,6 @@
 //! The Redis backend: the memory backend's semantics checked on both backends, state shared
-//! between two `RedisMailbox` instances, and two relay nodes sharing one Redis prefix.
+//! between two `RedisMailbox` instances, two relay nodes sharing one Redis prefix, and a
+//! client failing over when its node shuts down or crashes mid-ceremony.
 //!
 //! Redis comes from `TSSW_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`): unset, each test
 //! says it is skipped and passes; set but unreachable, the tests fail. Every test uses its
@@ -9,17 +10,22 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Relay, bounded, dkg, dkg_via, sign_and_verify, sign_and_verify_via};
 use ed25519_dalek::SigningKey;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tssw_channel::IdentityKey;
+use tokio::sync::{oneshot, watch};
+use tssw_channel::{IdentityKey, Outbound, Transport};
 use tssw_protocol::Scheme;
 use tssw_relay::mailbox::CeremonyKey;
-use tssw_relay::{Config, Mailbox, MailboxError, MemoryLimits, MemoryMailbox, RedisMailbox, RedisOptions};
+use tssw_relay::{
+    ClientError, Config, Mailbox, MailboxError, MemoryLimits, MemoryMailbox, RedisMailbox, RedisOptions,
+    RelayTransport, run_with,
+};
 
 /// How long a ceremony of the node tests lives (also the Redis key expiry).
 const TTL: Duration = Duration::from_secs(300);
@@ -383,4 +389,170 @@ async fn two_nodes_ed25519_dkg_and_sign() {
 async fn two_nodes_bip340_dkg_and_sign() {
     let Some(url) = redis_url("two_nodes_bip340_dkg_and_sign") else { return };
     bounded(dkg_and_sign_across_nodes(&url, Scheme::Bip340)).await;
+}
+
+// --- A node dies mid-ceremony ---
+
+/// The parties' transports in the node-death tests. Party 1 (first on node A) runs `kill`
+/// at its second `recv`, once it has received and answered a frame. Party 2 holds back
+/// every frame it sends after its first `recv` until then, so nothing for party 1 is on
+/// its way through node A when A dies: party 1 still needs a frame that only node B can
+/// deliver, and its next read finds A gone.
+///
+/// Without the hold-back the test would race: node A may have pushed party 1's last
+/// frame before dying, and party 1 would finish without reading again, so it would never
+/// reconnect and never resend a frame that it wrote into the dying connection (the relay
+/// does not acknowledge receipt).
+struct NodeDeath<F> {
+    inner: RelayTransport,
+    role: Role<F>,
+    recvs: u32,
+}
+
+enum Role<F> {
+    Victim { kill: Option<F>, killed: watch::Sender<bool> },
+    Peer { killed: watch::Receiver<bool> },
+}
+
+impl<F: Future<Output = ()>> Transport for NodeDeath<F> {
+    type Error = ClientError;
+
+    async fn send(&mut self, frame: Outbound) -> Result<(), ClientError> {
+        if let Role::Peer { killed } = &mut self.role
+            && self.recvs > 0
+        {
+            killed.wait_for(|k| *k).await.unwrap();
+        }
+        self.inner.send(frame).await
+    }
+
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        self.recvs += 1;
+        if let Role::Victim { kill, killed } = &mut self.role
+            && self.recvs == 2
+            && let Some(kill) = kill.take()
+        {
+            kill.await;
+            killed.send_replace(true);
+        }
+        self.inner.recv().await
+    }
+}
+
+/// Signs with party 1 on `[a, b]` and party 2 on `[b]`, killing node A with `kill` at
+/// party 1's second receive; returns party 1's transport.
+async fn sign_through_node_death<F: Future<Output = ()>>(
+    b: &Relay,
+    a_base: &str,
+    shares_scheme: Scheme,
+    kill: F,
+) -> RelayTransport {
+    let ids = [IdentityKey::random(), IdentityKey::random()];
+    let coordinator = IdentityKey::random();
+    let routes = [vec![a_base.to_owned(), b.base.clone()], vec![b.base.clone()]];
+    let shares = dkg_via(b, &routes, &ids, &coordinator, shares_scheme).await;
+    let (killed, is_killed) = watch::channel(false);
+    let victim = Mutex::new(Some(Role::Victim { kill: Some(kill), killed }));
+    let transports = sign_and_verify_via(b, &routes, &ids, &coordinator, &shares, |_, me, inner| {
+        let role =
+            if me == 1 { victim.lock().unwrap().take().unwrap() } else { Role::Peer { killed: is_killed.clone() } };
+        NodeDeath { inner, role, recvs: 0 }
+    })
+    .await;
+    let mut transports = transports.into_iter();
+    let one = transports.next().unwrap();
+    assert!(matches!(one.role, Role::Victim { kill: None, .. }), "party 1 never reached its second receive");
+    assert_eq!(transports.next().unwrap().inner.reconnects(), 0);
+    one.inner
+}
+
+/// Node A shuts down (1001 to its connections): party 1 resumes on node B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_shutdown_fails_over_to_the_other_node() {
+    let Some(url) = redis_url("node_shutdown_fails_over_to_the_other_node") else { return };
+    bounded(async {
+        let prefix = random_prefix();
+        let (mut a, b) = two_nodes(&url, &prefix).await;
+        let stop = a.stop.take().unwrap();
+        let kill = async move {
+            let _ = stop.send(());
+        };
+        let one = sign_through_node_death(&b, &a.base, Scheme::Ecdsa, kill).await;
+        assert_eq!(one.reconnects(), 1, "{one:?}");
+        assert_eq!(one.current_base(), 1, "party 1 should be on node B: {one:?}");
+        // Node A is really gone.
+        (&mut a.server).await.unwrap();
+    })
+    .await;
+}
+
+/// A relay node on its own runtime, so it can die as a crashed process does: every task
+/// dropped, every socket closed, no close frame.
+struct CrashableNode {
+    base: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl CrashableNode {
+    async fn start(peer: &Relay, url: &str, prefix: &str) -> CrashableNode {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("ws://{}", listener.local_addr().unwrap());
+        let mut config = Config::new(peer.issuer.verifying_key());
+        let clock = peer.now.clone();
+        config.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+        node_config(&mut config);
+        let (ready, is_ready) = oneshot::channel();
+        let (url, options) = (url.to_owned(), RedisOptions::new(prefix, node_limits()));
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            match RedisMailbox::connect(&url, options).await {
+                Ok(mailbox) => {
+                    let _ = ready.send(Ok(()));
+                    run_with(listener, config, mailbox, std::future::pending()).await;
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                }
+            }
+        });
+        is_ready.await.unwrap().unwrap_or_else(|e| panic!("TSSW_TEST_REDIS_URL is set but Redis is unusable: {e}"));
+        CrashableNode { base, runtime: Some(runtime) }
+    }
+
+    fn crash(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for CrashableNode {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// Node A crashes (connections dropped without a close frame): party 1 resumes on node B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_crash_fails_over_to_the_other_node() {
+    let Some(url) = redis_url("node_crash_fails_over_to_the_other_node") else { return };
+    bounded(async {
+        let prefix = random_prefix();
+        let mb = redis(&url, &prefix, node_limits()).await;
+        let b = Relay::start_with(node_config, move |_| mb).await;
+        for scheme in [Scheme::Ed25519, Scheme::Bip340] {
+            let a = CrashableNode::start(&b, &url, &prefix).await;
+            let a_base = a.base.clone();
+            let kill = async move {
+                let mut a = a;
+                a.crash();
+            };
+            let one = sign_through_node_death(&b, &a_base, scheme, kill).await;
+            assert_eq!(one.reconnects(), 1, "{scheme:?}: {one:?}");
+            assert_eq!(one.current_base(), 1, "{scheme:?}: party 1 should be on node B: {one:?}");
+        }
+    })
+    .await;
 }
