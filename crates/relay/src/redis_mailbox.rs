@@ -22,8 +22,8 @@
 //! the caller's first fetch (which then sees the frame). If the subscription drops, it is
 //! made again and every watcher is woken, since notices may have been missed meanwhile.
 //!
-//! Needs a standalone Redis (or a Sentinel-managed primary) ≥ 6.2, not Redis Cluster: the
-//! `put_result` script derives the account key from the stored account.
+//! Needs a standalone Redis or a Sentinel-managed primary (tested with 7.0), not Redis
+//! Cluster: the `put_result` script derives the account key from the stored account.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
