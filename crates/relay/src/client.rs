@@ -34,6 +34,21 @@
 //! by the next `recv`. A dropped `send` may or may not have delivered its frame; sending
 //! it again is harmless (the receiver drops byte-identical copies). Dropping the transport
 //! closes the TCP connection; the relay keeps what was not delivered until its TTL.
+//!
+//! Failover ([`RelayTransport::connect_any`]): several relay nodes sharing one backend
+//! (Redis) serve the same mailboxes, so a party may resume on any of them. The first
+//! connection tries the bases in order and keeps the first that accepts. Each reconnect
+//! attempt (same bounded delays) moves to the next base in rotation, since the node just
+//! lost is the least likely to answer; with one base that is the same base again. With
+//! several bases, a 1001 close (the node is shutting down) is a reason to fail over too,
+//! and an HTTP 503 (that node is full) moves on to the next base instead of failing.
+//!
+//! Resend after a reconnect: the relay does not acknowledge the frames it receives, and a
+//! frame written into a connection whose node is already gone (it sent its 1001 and
+//! dropped the socket, or crashed) is lost although the write succeeded. So after every
+//! reconnect the transport sends its most recent frames again (at most
+//! [`RESEND_MAX_FRAMES`] frames and about [`RESEND_MAX_BYTES`] bytes; resends are
+//! byte-identical and the receiver's session drops the copies it already has).
 
 use std::future::Future;
 use std::time::Duration;
@@ -80,8 +95,32 @@ impl std::fmt::Display for Stop {
         })
     }
 }
+/// At most this many recent frames are sent again after a reconnect.
+pub const RESEND_MAX_FRAMES: usize = 32;
+/// Bytes of recent frames kept for resending (the latest frame is kept whatever its size).
+pub const RESEND_MAX_BYTES: usize = 4 << 20;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The frames most recently sent, as relay messages, for resending after a reconnect.
+#[derive(Default)]
+struct Recent {
+    messages: std::collections::VecDeque<Message>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn remember(&mut self, msg: &Message) {
+        self.bytes += msg.len();
+        self.messages.push_back(msg.clone());
+        // The oldest are the likeliest to have been stored already.
+        while self.messages.len() > RESEND_MAX_FRAMES || (self.bytes > RESEND_MAX_BYTES && self.messages.len() > 1) {
+            if let Some(old) = self.messages.pop_front() {
+                self.bytes -= old.len();
+            }
+        }
+    }
+}
 
 /// Why the relay client failed.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +153,10 @@ pub enum ClientError {
 
 /// One party's connection to the relay for one ceremony.
 pub struct RelayTransport {
-    url: String,
+    /// One ceremony URL per relay node, in the caller's order.
+    urls: Vec<String>,
+    /// The node in use (or last tried).
+    current: usize,
     token: Token,
     max_message: usize,
     ws: Option<Ws>,
@@ -122,6 +164,7 @@ pub struct RelayTransport {
     reconnects: u32,
     drop_after_receives: Option<u32>,
     progress: Progress,
+    recent: Recent,
 }
 
 /// What bounds a ceremony's progress on this transport: the time limits, the one that
@@ -180,7 +223,7 @@ async fn within<F: Future>(limit: Option<(Instant, Stop)>, f: F) -> Result<F::Ou
 impl std::fmt::Debug for RelayTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayTransport")
-            .field("url", &self.url)
+            .field("url", &self.urls.get(self.current))
             .field("last_seq", &self.last_seq)
             .field("reconnects", &self.reconnects)
             .finish_non_exhaustive()
@@ -191,9 +234,21 @@ impl RelayTransport {
     /// Connects to the relay at `base` (e.g. `ws://127.0.0.1:7000`) for `ceremony`, with
     /// the token the wallet server issued for this party.
     pub async fn connect(base: &str, ceremony: CeremonyId, token: Token) -> Result<RelayTransport, ClientError> {
-        let url = format!("{}/v1/ceremonies/{}/ws", base.trim_end_matches('/'), hex::encode(ceremony.0));
+        RelayTransport::connect_any(&[base.to_owned()], ceremony, token).await
+    }
+
+    /// Connects to the first of `bases` (relay nodes sharing one backend) that accepts;
+    /// reconnects rotate through them (see the module doc).
+    pub async fn connect_any(
+        bases: &[String],
+        ceremony: CeremonyId,
+        token: Token,
+    ) -> Result<RelayTransport, ClientError> {
+        let path = format!("/v1/ceremonies/{}/ws", hex::encode(ceremony.0));
+        let urls: Vec<String> = bases.iter().map(|base| format!("{}{path}", base.trim_end_matches('/'))).collect();
         let mut t = RelayTransport {
-            url,
+            urls,
+            current: 0,
             token,
             max_message: tssw_channel::MAX_FRAME_BYTES + 8,
             ws: None,
@@ -201,9 +256,26 @@ impl RelayTransport {
             reconnects: 0,
             drop_after_receives: None,
             progress: Progress::default(),
+            recent: Recent::default(),
         };
-        t.ws = Some(t.open().await?);
-        Ok(t)
+        let mut last = ClientError::Request;
+        for i in 0..t.urls.len() {
+            t.current = i;
+            match t.open().await {
+                Ok(ws) => {
+                    t.ws = Some(ws);
+                    return Ok(t);
+                }
+                Err(e) if t.urls.len() > 1 && is_node_failure(&e, true) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Index in `bases` of the node in use (or last tried).
+    pub fn current_base(&self) -> usize {
+        self.current
     }
 
     /// The last sequence number received (what a reconnect resumes from).
@@ -251,8 +323,8 @@ impl RelayTransport {
     }
 
     async fn open(&self) -> Result<Ws, ClientError> {
-        let url =
-            if self.last_seq > 0 { format!("{}?resume_from={}", self.url, self.last_seq) } else { self.url.clone() };
+        let base = self.urls.get(self.current).ok_or(ClientError::Request)?;
+        let url = if self.last_seq > 0 { format!("{base}?resume_from={}", self.last_seq) } else { base.clone() };
         let mut request = url.into_client_request().map_err(|_| ClientError::Request)?;
         let bearer =
             HeaderValue::from_str(&format!("Bearer {}", self.token.as_str())).map_err(|_| ClientError::Request)?;
@@ -266,25 +338,45 @@ impl RelayTransport {
         }
     }
 
-    /// Reconnects with `resume_from`, bounded by [`RECONNECT_DELAYS_MS`].
+    /// Reconnects with `resume_from`, bounded by [`RECONNECT_DELAYS_MS`], each attempt on
+    /// the next base in rotation.
     async fn reconnect(&mut self) -> Result<(), ClientError> {
         self.ws = None;
         let mut last = ClientError::Protocol("no reconnect attempt");
         for delay in RECONNECT_DELAYS_MS {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-            match self.open().await {
+            self.current = (self.current + 1) % self.urls.len().max(1);
+            let attempt = match self.open().await {
+                Ok(mut ws) => self.resend(&mut ws).await.map(|()| ws),
+                Err(e) => Err(e),
+            };
+            match attempt {
                 Ok(ws) => {
-                    tracing::info!(resume_from = self.last_seq, "reconnected to relay");
+                    tracing::info!(resume_from = self.last_seq, node = self.current, "reconnected to relay");
                     self.ws = Some(ws);
                     self.reconnects += 1;
                     return Ok(());
                 }
+                Err(e) if is_node_failure(&e, self.urls.len() > 1) => last = e,
                 // The relay answered and said no: retrying will not help.
-                Err(e @ ClientError::Refused(_)) => return Err(e),
-                Err(e) => last = e,
+                Err(e) => return Err(e),
             }
         }
         Err(last)
+    }
+
+    /// Sends the recent frames again on a new connection (see the module doc).
+    async fn resend(&self, ws: &mut Ws) -> Result<(), ClientError> {
+        for msg in &self.recent.messages {
+            ws.feed(msg.clone()).await.map_err(|e| ClientError::WebSocket(Box::new(e)))?;
+        }
+        ws.flush().await.map_err(|e| ClientError::WebSocket(Box::new(e)))
+    }
+
+    /// Whether a deliberate close from the relay is a node going away that another node
+    /// can stand in for.
+    fn fails_over_on(&self, code: u16) -> bool {
+        code == crate::close::GOING_AWAY && self.urls.len() > 1
     }
 
     async fn connected(&mut self) -> Result<&mut Ws, ClientError> {
@@ -292,6 +384,15 @@ impl RelayTransport {
             self.reconnect().await?;
         }
         self.ws.as_mut().ok_or(ClientError::Protocol("not connected"))
+    }
+}
+
+/// A failure of one node rather than a refusal of this party: worth another attempt, on
+/// the next node. With several nodes, one that is full (503) counts too.
+fn is_node_failure(e: &ClientError, several_nodes: bool) -> bool {
+    match e {
+        ClientError::Refused(status) => several_nodes && *status == 503,
+        _ => true,
     }
 }
 
@@ -334,6 +435,7 @@ impl RelayTransport {
     /// [`Transport::send`] without the time limit.
     async fn send_frame(&mut self, frame: Outbound) -> Result<(), ClientError> {
         let msg = Message::Binary(wire::encode_frame(&frame.bytes).into());
+        self.recent.remember(&msg);
         let ws = self.connected().await?;
         if ws.send(msg.clone()).await.is_ok() {
             return Ok(());
@@ -358,6 +460,11 @@ impl RelayTransport {
             };
             let bytes = match msg {
                 Message::Binary(bytes) => bytes,
+                // The node is shutting down; another node serves the same mailboxes.
+                Message::Close(Some(frame)) if self.fails_over_on(u16::from(frame.code)) => {
+                    self.reconnect().await?;
+                    continue;
+                }
                 Message::Close(Some(frame)) => {
                     return Err(ClientError::Closed { code: u16::from(frame.code), reason: frame.reason.to_string() });
                 }

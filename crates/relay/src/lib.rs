@@ -4,7 +4,8 @@
 //!   (mini-redis style; the `tssw relay` binary will only parse flags and call it).
 //! - [`token`]: per-ceremony, per-party bearer tokens signed by the wallet server.
 //! - [`mailbox`]: one append-only sequence per (ceremony, recipient), with acks, resume
-//!   and a TTL; [`MemoryMailbox`] now, Redis next.
+//!   and a TTL; [`MemoryMailbox`] (embedded) and [`RedisMailbox`].
+//! - [`RedisMailbox`]: the same mailboxes in Redis, shared by several relay nodes.
 //! - [`wire`]: the relay's own small binary messages (frame, ack, delivery).
 //! - [`RelayTransport`]: the client, a [`tssw_channel::Transport`].
 //!   Bounded in time: a stall timeout and a ceremony deadline end a run ([`Stop`]).
@@ -23,13 +24,15 @@ mod config;
 mod limits;
 pub mod mailbox;
 mod metrics;
+mod redis_mailbox;
 mod server;
 pub mod token;
 pub mod wire;
 
 pub use client::{ClientError, RECONNECT_DELAYS_MS, RelayTransport};
-pub use client::{DEFAULT_CEREMONY_LIMIT, DEFAULT_STALL_TIMEOUT, Stop};
+pub use client::{DEFAULT_CEREMONY_LIMIT, DEFAULT_STALL_TIMEOUT, RESEND_MAX_BYTES, RESEND_MAX_FRAMES, Stop};
 pub use config::{Clock, Config, Rate, system_clock};
 pub use mailbox::{Mailbox, MailboxError, MemoryLimits, MemoryMailbox};
+pub use redis_mailbox::{RedisMailbox, RedisOptions};
 pub use server::{DRAIN_TIMEOUT, MAX_RESULT_BYTES, close, router, run, run_with};
 pub use token::{Claims, Token, TokenError};

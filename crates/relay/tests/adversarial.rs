@@ -246,7 +246,13 @@ fn relabel(bytes: &[u8], ceremony: CeremonyKey) -> Arc<[u8]> {
 }
 
 impl<M: Mailbox> Mailbox for HostileMailbox<M> {
-    async fn open(&self, ceremony: CeremonyKey, account: &str, max_open: usize, now: u64) -> Result<(), MailboxError> {
+    async fn open(
+        &self,
+        ceremony: CeremonyKey,
+        account: &str,
+        max_open: usize,
+        now: u64,
+    ) -> Result<bool, MailboxError> {
         self.inner.open(ceremony, account, max_open, now).await
     }
 

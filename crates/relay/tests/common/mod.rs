@@ -271,3 +271,102 @@ pub fn no_wrong_signature(outcomes: &[Outcome<Signature>], key: &PublicKey, requ
     }
     ok
 }
+
+// Several relay nodes (tests/redis.rs): each party connects to the nodes of its own route.
+
+impl Relay {
+    /// Another node of the same relay as `self`: same issuer and clock, its own listener,
+    /// and `mailbox` as its backend (one that shares state with `self`'s).
+    pub async fn start_peer<M: Mailbox>(&self, tweak: impl FnOnce(&mut Config), mailbox: M) -> Relay {
+        let clock = self.now.clone();
+        let mut config = Config::new(self.issuer.verifying_key());
+        config.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+        tweak(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("ws://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(run_with(listener, config, mailbox, async move {
+            let _ = stopped.await;
+        }));
+        Relay { base, issuer: self.issuer.clone(), now: self.now.clone(), stop: Some(stop), server }
+    }
+}
+
+pub type PartyRunOver<'a, O, T> = Pin<Box<dyn Future<Output = (O, T)> + 'a>>;
+
+/// Like [`over_relay`], but party `i` connects with `connect_any(&routes[i - 1])` (tokens
+/// from `relay`'s issuer), and `wrap` may put its transport in an adapter first.
+pub async fn over_nodes<O, T>(
+    relay: &Relay,
+    routes: &[Vec<String>],
+    parties: Vec<(Started<O>, Session)>,
+    wrap: impl Fn(u16, RelayTransport) -> T,
+) -> (Vec<O>, Vec<T>)
+where
+    T: tssw_channel::Transport,
+    T::Error: std::fmt::Display,
+{
+    let mut futures: Vec<PartyRunOver<'_, O, T>> = Vec::new();
+    for (started, mut session) in parties {
+        let me = session.me().get();
+        let route = &routes[usize::from(me - 1)];
+        let token = relay.token(session.ceremony_id(), me);
+        let transport = RelayTransport::connect_any(route, session.ceremony_id(), token).await.unwrap();
+        let mut transport = wrap(me, transport);
+        futures.push(Box::pin(async move {
+            let out = drive(started, &mut session, &mut transport).await.unwrap_or_else(|e| panic!("party {me}: {e}"));
+            (out, transport)
+        }));
+    }
+    futures_util::future::join_all(futures).await.into_iter().unzip()
+}
+
+/// [`dkg`] over the nodes of `routes`.
+pub async fn dkg_via(
+    relay: &Relay,
+    routes: &[Vec<String>],
+    ids: &[IdentityKey],
+    coordinator: &IdentityKey,
+    scheme: Scheme,
+) -> Vec<KeyShare> {
+    let (id, sessions) = wallet_sessions(ids, coordinator, Operation::Dkg, scheme, None);
+    let parties = sessions.into_iter().map(|s| (tssw_protocol::dkg(id, scheme, s.me(), 2, 2).unwrap(), s)).collect();
+    let (mut shares, _) = over_nodes(relay, routes, parties, |_, t| t).await;
+    shares.sort_by_key(KeyShare::index);
+    shares
+}
+
+/// [`sign_and_verify`] over the nodes of `routes`, each party's transport put through `wrap`
+/// (given the ceremony id too); returns the transports.
+pub async fn sign_and_verify_via<T>(
+    relay: &Relay,
+    routes: &[Vec<String>],
+    ids: &[IdentityKey],
+    coordinator: &IdentityKey,
+    shares: &[KeyShare],
+    wrap: impl Fn(CeremonyId, u16, RelayTransport) -> T,
+) -> Vec<T>
+where
+    T: tssw_channel::Transport,
+    T::Error: std::fmt::Display,
+{
+    let scheme = shares[0].scheme();
+    let request = request_for(scheme);
+    let digest: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
+        <sha2::Sha256 as sha2::Digest>::new(),
+        format!("{request:?}"),
+    ))
+    .into();
+    let (id, sessions) = wallet_sessions(ids, coordinator, Operation::Sign, scheme, Some(digest));
+    let signers: Vec<PartyIndex> = shares.iter().map(KeyShare::index).collect();
+    let parties = shares
+        .iter()
+        .zip(sessions)
+        .map(|(share, s)| (tssw_protocol::sign(id, share, &signers, request.clone()).unwrap(), s))
+        .collect();
+    let (sigs, transports) = over_nodes(relay, routes, parties, |me, t| wrap(id, me, t)).await;
+    for sig in sigs {
+        verify(&shares[0].public_key(), &request, &sig).unwrap();
+    }
+    transports
+}
