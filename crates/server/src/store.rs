@@ -1,0 +1,422 @@
+//! Storage: one `sqlx` `Any` pool over SQLite (the embedded default, a file in the data
+//! dir) or PostgreSQL (production), with the migrations of each embedded in the binary.
+//!
+//! Only the runtime query API is used (the `query!` macros need a database at build time).
+//! Queries are written once in the dialect both accept (`$n` placeholders, BIGINT, bytes
+//! as BLOB/BYTEA); the two migration folders differ only in the bytes type.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::audit::{self, AuditEntry};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database URL is neither `sqlite:` nor `postgres:`.
+    #[error("unsupported database url (use sqlite://PATH or postgres://...)")]
+    UnsupportedUrl,
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the embedded migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not decode (corrupt or tampered data).
+    #[error("corrupt row: {0}")]
+    Corrupt(&'static str),
+    /// Another writer appended to the audit log at the same time, too many times in a row.
+    #[error("audit log contention")]
+    Contention,
+}
+
+/// A registered device: its identity key signs its part of ceremony setups.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    /// Random id.
+    pub id: String,
+    /// The device's Ed25519 identity key, hex.
+    pub identity_key: String,
+    /// A label the user chose.
+    pub name: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A wallet's public record (the server share itself is sealed, elsewhere).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Wallet {
+    /// Random id.
+    pub id: String,
+    /// `ecdsa`, `ed25519` or `bip340`.
+    pub scheme: String,
+    /// Signers needed.
+    pub threshold: i64,
+    /// Share holders.
+    pub parties: i64,
+    /// The group public key, hex.
+    pub public_key: String,
+    /// The active epoch.
+    pub epoch: i64,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A stored response for an idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Idempotent {
+    /// First use: the caller reserved the key and must [`Store::finish_idempotent`] it.
+    Reserved,
+    /// A request with this key is still running.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+    /// Done before: the stored status and body.
+    Done(u16, Vec<u8>),
+}
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// Attempts at appending to the audit log when concurrent writers race for a sequence
+/// number (PostgreSQL with several server instances).
+const AUDIT_ATTEMPTS: usize = 16;
+
+impl Store {
+    /// Connects and applies the embedded migrations. `sqlite://PATH` creates the file.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, sqlite) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            (format!("sqlite://{path}{sep}mode=rwc"), true)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_string(), false)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        // SQLite allows one writer at a time; more connections only queue on its lock.
+        let max = if sqlite { 1 } else { 16 };
+        let pool = AnyPoolOptions::new().max_connections(max).connect(&url).await?;
+        if sqlite {
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        } else {
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        }
+        Ok(Store { pool })
+    }
+
+    /// The pool, for maintenance and tests.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The account for an identity provider's (issuer, subject), created on first sight.
+    pub async fn account(&self, issuer: &str, subject: &str, now: i64) -> Result<String, StoreError> {
+        let id = random_id();
+        sqlx::query(
+            "INSERT INTO accounts (id, issuer, subject, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (issuer, subject) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(issuer)
+        .bind(subject)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT id FROM accounts WHERE issuer = $1 AND subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// Registers a device key for an account (the same key twice is the same device).
+    pub async fn add_device(
+        &self,
+        account: &str,
+        identity_key: &[u8; 32],
+        name: &str,
+        now: i64,
+    ) -> Result<Device, StoreError> {
+        sqlx::query(
+            "INSERT INTO devices (id, account_id, identity_key, name, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (account_id, identity_key) DO NOTHING",
+        )
+        .bind(random_id())
+        .bind(account)
+        .bind(identity_key.to_vec())
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(
+            "SELECT id, identity_key, name, created_at FROM devices WHERE account_id = $1 AND identity_key = $2",
+        )
+        .bind(account)
+        .bind(identity_key.to_vec())
+        .fetch_one(&self.pool)
+        .await?;
+        device(&row)
+    }
+
+    /// The account's devices, oldest first.
+    pub async fn devices(&self, account: &str) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, identity_key, name, created_at FROM devices WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(device).collect()
+    }
+
+    /// One of the account's devices (`None` for another account's).
+    pub async fn device(&self, account: &str, id: &str) -> Result<Option<Device>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, identity_key, name, created_at FROM devices WHERE account_id = $1 AND id = $2")
+                .bind(account)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(device).transpose()
+    }
+
+    /// Records a wallet for an account.
+    pub async fn insert_wallet(&self, account: &str, w: &Wallet) -> Result<(), StoreError> {
+        let public_key = hex::decode(&w.public_key).map_err(|_| StoreError::Corrupt("public key is not hex"))?;
+        sqlx::query(
+            "INSERT INTO wallets (id, account_id, scheme, threshold, parties, public_key, epoch, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&w.id)
+        .bind(account)
+        .bind(&w.scheme)
+        .bind(w.threshold)
+        .bind(w.parties)
+        .bind(public_key)
+        .bind(w.epoch)
+        .bind(w.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The account's wallets, oldest first.
+    pub async fn wallets(&self, account: &str) -> Result<Vec<Wallet>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, scheme, threshold, parties, public_key, epoch, created_at FROM wallets \
+             WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(wallet).collect()
+    }
+
+    /// One of the account's wallets (`None` for another account's).
+    pub async fn wallet(&self, account: &str, id: &str) -> Result<Option<Wallet>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, scheme, threshold, parties, public_key, epoch, created_at FROM wallets \
+             WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(wallet).transpose()
+    }
+
+    /// Reserves `key` for a request with hash `request_hash`, or reports what happened to
+    /// an earlier request with the same key.
+    pub async fn begin_idempotent(
+        &self,
+        account: &str,
+        key: &str,
+        request_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Idempotent, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency (account_id, key, request_hash, status, body, created_at) \
+             VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
+        )
+        .bind(account)
+        .bind(key)
+        .bind(request_hash.to_vec())
+        .bind(Vec::<u8>::new())
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Idempotent::Reserved);
+        }
+        let row = sqlx::query("SELECT request_hash, status, body FROM idempotency WHERE account_id = $1 AND key = $2")
+            .bind(account)
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        let stored: Vec<u8> = row.try_get("request_hash")?;
+        if stored != request_hash {
+            return Ok(Idempotent::Mismatch);
+        }
+        let status: i64 = row.try_get("status")?;
+        if status == 0 {
+            return Ok(Idempotent::InProgress);
+        }
+        let status = u16::try_from(status).map_err(|_| StoreError::Corrupt("status"))?;
+        Ok(Idempotent::Done(status, row.try_get("body")?))
+    }
+
+    /// Stores the response of a reserved request.
+    pub async fn finish_idempotent(
+        &self,
+        account: &str,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE idempotency SET status = $1, body = $2 WHERE account_id = $3 AND key = $4")
+            .bind(i64::from(status))
+            .bind(body.to_vec())
+            .bind(account)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Releases a reserved key whose request failed before it had a response to keep, so a
+    /// retry with the same key runs again.
+    pub async fn abandon_idempotent(&self, account: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency WHERE account_id = $1 AND key = $2 AND status = 0")
+            .bind(account)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends an entry to the hash-chained audit log. Concurrent writers race for the
+    /// next sequence number; the loser's insert violates the primary key and retries on
+    /// the new tail.
+    pub async fn audit(
+        &self,
+        account: Option<&str>,
+        kind: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<AuditEntry, StoreError> {
+        for _ in 0..AUDIT_ATTEMPTS {
+            let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+            let (seq, prev_hash) = match tail {
+                Some(row) => (row.try_get::<i64, _>("seq")? + 1, to_hash(row.try_get("hash")?)?),
+                None => (1, [0u8; 32]),
+            };
+            let entry = AuditEntry::new(seq, now, account.map(str::to_owned), kind.into(), detail.into(), prev_hash);
+            let inserted = sqlx::query(
+                "INSERT INTO audit_log (seq, at, account_id, kind, detail, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq) DO NOTHING",
+            )
+            .bind(entry.seq)
+            .bind(entry.at)
+            .bind(entry.account.clone())
+            .bind(&entry.kind)
+            .bind(&entry.detail)
+            .bind(entry.prev_hash.to_vec())
+            .bind(entry.hash.to_vec())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(entry);
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// Audit entries in order: all of them (`None`), or one account's.
+    pub async fn audit_entries(&self, account: Option<&str>) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = match account {
+            None => {
+                sqlx::query("SELECT seq, at, account_id, kind, detail, prev_hash, hash FROM audit_log ORDER BY seq")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(a) => {
+                sqlx::query(
+                    "SELECT seq, at, account_id, kind, detail, prev_hash, hash FROM audit_log \
+                     WHERE account_id = $1 ORDER BY seq",
+                )
+                .bind(a)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    account: r.try_get("account_id")?,
+                    kind: r.try_get("kind")?,
+                    detail: r.try_get("detail")?,
+                    prev_hash: to_hash(r.try_get("prev_hash")?)?,
+                    hash: to_hash(r.try_get("hash")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Checks the whole audit chain; the number of entries when it holds.
+    pub async fn verify_audit(&self) -> Result<Result<usize, audit::ChainError>, StoreError> {
+        let entries = self.audit_entries(None).await?;
+        Ok(audit::verify_chain(&entries).map(|()| entries.len()))
+    }
+}
+
+fn to_hash(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt("hash is not 32 bytes"))
+}
+
+fn device(row: &AnyRow) -> Result<Device, StoreError> {
+    let key: Vec<u8> = row.try_get("identity_key")?;
+    Ok(Device {
+        id: row.try_get("id")?,
+        identity_key: hex::encode(key),
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn wallet(row: &AnyRow) -> Result<Wallet, StoreError> {
+    let key: Vec<u8> = row.try_get("public_key")?;
+    Ok(Wallet {
+        id: row.try_get("id")?,
+        scheme: row.try_get("scheme")?,
+        threshold: row.try_get("threshold")?,
+        parties: row.try_get("parties")?,
+        public_key: hex::encode(key),
+        epoch: row.try_get("epoch")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// 128 random bits, hex: ids that reveal nothing and cannot be guessed.
+pub fn random_id() -> String {
+    let mut b = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    hex::encode(b)
+}
