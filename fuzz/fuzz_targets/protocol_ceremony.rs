@@ -36,7 +36,7 @@ fn pump<O>(parties: [(Ceremony<O>, Vec<Message>); 2], round: u8, payload: &[u8])
         let target = if to_a { &mut a } else { &mut b };
         match target.handle(m) {
             Ok(Step::Send(out)) => queue.extend(out),
-            Ok(Step::Done(_)) | Err(_) => {}
+            Ok(Step::Done(..)) | Err(_) => {}
         }
     }
 }

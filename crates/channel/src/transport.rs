@@ -109,7 +109,10 @@ async fn run<O, T: Transport>(
         };
         match ceremony.handle(msg) {
             Ok(Step::Send(out)) => send_all(&out, session, transport).await?,
-            Ok(Step::Done(output)) => return Ok(output),
+            Ok(Step::Done(output, last)) => {
+                send_all(&last, session, transport).await?;
+                return Ok(output);
+            }
             Err(e) if e.is_fatal() => return Err(DriveError::Protocol(e)),
             Err(e) => note(&mut rejected, Rejected::Protocol(e)),
         }

@@ -18,8 +18,10 @@ use crate::{CeremonyId, Error, Message, PartyIndex, Recipient, Scheme};
 pub enum Step<O> {
     /// Send these messages (possibly none) and keep delivering incoming ones.
     Send(Vec<Message>),
-    /// The ceremony finished with this output.
-    Done(O),
+    /// The ceremony finished with this output. Send the messages (usually none) too: a
+    /// party that received a later round's messages early can close its last two rounds in
+    /// one call, and the others still need what it sends in the first of them.
+    Done(O, Vec<Message>),
 }
 
 /// Fixed facts of one ceremony, known to every round.
@@ -193,7 +195,7 @@ impl<O> Ceremony<O> {
         // A first round that waits for nothing finishes at once.
         match ceremony.advance()? {
             Step::Send(more) => messages.extend(more),
-            Step::Done(_) => return Err(Error::Aborted("ceremony finished before any message".into())),
+            Step::Done(..) => return Err(Error::Aborted("ceremony finished before any message".into())),
         }
         Ok((ceremony, messages))
     }
@@ -347,10 +349,7 @@ impl<O> Ceremony<O> {
                 }
                 Transition::Done(output) => {
                     self.pending.clear();
-                    if !out.is_empty() {
-                        return Err(Error::Aborted("final round produced messages".into()));
-                    }
-                    return Ok(Step::Done(output));
+                    return Ok(Step::Done(output, out));
                 }
             }
         }

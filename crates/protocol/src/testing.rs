@@ -59,7 +59,8 @@ pub fn run_with<O>(
             let Some(ceremony) = running.get_mut(&target) else { continue };
             match ceremony.handle(delivered) {
                 Ok(Step::Send(out)) => queue.extend(out),
-                Ok(Step::Done(o)) => {
+                Ok(Step::Done(o, last)) => {
+                    queue.extend(last);
                     results.insert(target, Ok(o));
                     running.remove(&target);
                 }

@@ -49,13 +49,19 @@ impl Pair {
             for m in std::mem::take(&mut self.to_a) {
                 match self.a.handle(m).unwrap() {
                     Step::Send(out) => self.to_b.extend(out),
-                    Step::Done(s) => sa = Some(s),
+                    Step::Done(s, last) => {
+                        self.to_b.extend(last);
+                        sa = Some(s);
+                    }
                 }
             }
             for m in std::mem::take(&mut self.to_b) {
                 match self.b.handle(m).unwrap() {
                     Step::Send(out) => self.to_a.extend(out),
-                    Step::Done(s) => sb = Some(s),
+                    Step::Done(s, last) => {
+                        self.to_a.extend(last);
+                        sb = Some(s);
+                    }
                 }
             }
         }
@@ -327,4 +333,44 @@ proptest! {
 thread_local! {
     static SHARES: BTreeMap<Scheme, Vec<KeyShare>> =
         Scheme::ALL.into_iter().map(|s| (s, testing::dkg(s, 2, 2).unwrap())).collect();
+}
+
+/// A relay that holds a party's messages back and then delivers them newest first: the
+/// party receives a later round before an earlier one, may close two rounds in one call,
+/// and the messages it must still send come with its output.
+#[test]
+fn later_rounds_first_still_complete() {
+    for_each_scheme(|scheme, shares| {
+        let request = request_for(&shares[0]);
+        let mut pair = Pair::new(shares, &request);
+        let (mut sa, mut sb) = (None, None);
+        for _ in 0..16 {
+            // B runs in order until A has everything B can send without hearing from A again.
+            for m in std::mem::take(&mut pair.to_b) {
+                match pair.b.handle(m).unwrap() {
+                    Step::Send(out) => pair.to_a.extend(out),
+                    Step::Done(s, last) => {
+                        pair.to_a.extend(last);
+                        sb = Some(s);
+                    }
+                }
+            }
+            for m in std::mem::take(&mut pair.to_a).into_iter().rev() {
+                match pair.a.handle(m).unwrap() {
+                    Step::Send(out) => pair.to_b.extend(out),
+                    Step::Done(s, last) => {
+                        pair.to_b.extend(last);
+                        sa = Some(s);
+                    }
+                }
+            }
+            if sa.is_some() && sb.is_some() {
+                break;
+            }
+        }
+        let (sa, sb) =
+            (sa.unwrap_or_else(|| panic!("{scheme}: A stalled")), sb.unwrap_or_else(|| panic!("{scheme}: B stalled")));
+        assert_eq!(sa, sb);
+        verify(&shares[0].public_key(), &request, &sa).unwrap();
+    });
 }
