@@ -28,6 +28,13 @@ pub trait Transport {
     /// The next frame for this party; `None` when no frame will come any more (closed, or
     /// nobody can make progress), which the driver reports as a stall.
     async fn recv(&mut self) -> Result<Option<Vec<u8>>, Self::Error>;
+
+    /// Waits until every frame sent so far is in the transport's safe keeping (a relay
+    /// has stored it), so a party that has finished can go away without its last frames
+    /// dying with a connection. The driver calls it once the ceremony is done.
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// A frame or message the driver dropped without aborting.
@@ -111,6 +118,7 @@ async fn run<O, T: Transport>(
             Ok(Step::Send(out)) => send_all(&out, session, transport).await?,
             Ok(Step::Done(output, last)) => {
                 send_all(&last, session, transport).await?;
+                transport.flush().await.map_err(DriveError::Transport)?;
                 return Ok(output);
             }
             Err(e) if e.is_fatal() => return Err(DriveError::Protocol(e)),

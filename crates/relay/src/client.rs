@@ -43,13 +43,18 @@
 //! several bases, a 1001 close (the node is shutting down) is a reason to fail over too,
 //! and an HTTP 503 (that node is full) moves on to the next base instead of failing.
 //!
-//! Resend after a reconnect: the relay does not acknowledge the frames it receives, and a
-//! frame written into a connection whose node is already gone (it sent its 1001 and
-//! dropped the socket, or crashed) is lost although the write succeeded. So after every
-//! reconnect the transport sends its most recent frames again (at most
-//! [`RESEND_MAX_FRAMES`] frames and about [`RESEND_MAX_BYTES`] bytes; resends are
-//! byte-identical and the receiver's session drops the copies it already has).
+//! Receipts and resend: a frame written into a connection whose node is already gone (it
+//! sent its 1001 and dropped the socket, or crashed) is lost although the write succeeded.
+//! So the relay answers every stored frame with a receipt (`0 ‖ count`: the first `count`
+//! frames of this connection are stored), and the transport keeps each frame until its
+//! receipt. After a reconnect it sends every unreceipted frame again, in order (resends are
+//! byte-identical; the receiver's session drops copies it already has). At most
+//! [`RESEND_MAX_FRAMES`] frames or [`RESEND_MAX_BYTES`] bytes are in flight: beyond that a
+//! send waits for receipts (within the stall timeout). [`Transport::flush`], which `drive`
+//! calls when the ceremony is done, waits until every frame is receipted, so a party that
+//! finishes cannot take its last frames down with a dying node.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
@@ -95,30 +100,45 @@ impl std::fmt::Display for Stop {
         })
     }
 }
-/// At most this many recent frames are sent again after a reconnect.
-pub const RESEND_MAX_FRAMES: usize = 32;
-/// Bytes of recent frames kept for resending (the latest frame is kept whatever its size).
-pub const RESEND_MAX_BYTES: usize = 4 << 20;
+/// At most this many frames are in flight (sent, not receipted by the relay).
+pub const RESEND_MAX_FRAMES: usize = 256;
+/// At most this many bytes of frames are in flight (one frame may exceed it on its own).
+pub const RESEND_MAX_BYTES: usize = 16 << 20;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The frames most recently sent, as relay messages, for resending after a reconnect.
+/// Frames sent but not yet receipted by the relay, oldest first: exactly the frames sent on
+/// the current connection after its last receipt (a new connection starts by resending
+/// all of them), so a receipt's count says how many to forget.
 #[derive(Default)]
-struct Recent {
-    messages: std::collections::VecDeque<Message>,
+struct Unacked {
+    messages: VecDeque<Message>,
     bytes: usize,
+    /// The last receipt's count on the current connection.
+    receipted: u64,
 }
 
-impl Recent {
-    fn remember(&mut self, msg: &Message) {
+impl Unacked {
+    fn push(&mut self, msg: Message) {
         self.bytes += msg.len();
-        self.messages.push_back(msg.clone());
-        // The oldest are the likeliest to have been stored already.
-        while self.messages.len() > RESEND_MAX_FRAMES || (self.bytes > RESEND_MAX_BYTES && self.messages.len() > 1) {
-            if let Some(old) = self.messages.pop_front() {
-                self.bytes -= old.len();
-            }
+        self.messages.push_back(msg);
+    }
+
+    fn full(&self) -> bool {
+        self.messages.len() >= RESEND_MAX_FRAMES || self.bytes >= RESEND_MAX_BYTES
+    }
+
+    fn receipt(&mut self, count: u64) -> Result<(), ClientError> {
+        let newly = count.checked_sub(self.receipted).ok_or(ClientError::Protocol("receipt went backwards"))?;
+        let newly = usize::try_from(newly).unwrap_or(usize::MAX);
+        if newly > self.messages.len() {
+            return Err(ClientError::Protocol("receipt for frames never sent"));
         }
+        for msg in self.messages.drain(..newly) {
+            self.bytes -= msg.len();
+        }
+        self.receipted = count;
+        Ok(())
     }
 }
 
@@ -164,11 +184,14 @@ pub struct RelayTransport {
     reconnects: u32,
     drop_after_receives: Option<u32>,
     progress: Progress,
-    recent: Recent,
+    unacked: Unacked,
+    /// Frames taken off the socket (and acked) but not yet returned by `recv`: read while
+    /// sending or flushing, or while a `recv` was cut short.
+    inbox: VecDeque<Vec<u8>>,
 }
 
-/// What bounds a ceremony's progress on this transport: the time limits, the one that
-/// fired, and a received frame not yet handed to the caller.
+/// What bounds a ceremony's progress on this transport: the time limits and the one that
+/// fired.
 #[derive(Debug)]
 struct Progress {
     stall: Duration,
@@ -176,14 +199,11 @@ struct Progress {
     /// The first send or receive, from which the default deadline runs.
     started: Option<Instant>,
     stopped: Option<Stop>,
-    /// Taken off the socket and counted in `last_seq`, but its `recv` was cut short (by the
-    /// caller dropping the future, or a timeout while acking): the next `recv` returns it.
-    parked: Option<Vec<u8>>,
 }
 
 impl Default for Progress {
     fn default() -> Progress {
-        Progress { stall: DEFAULT_STALL_TIMEOUT, deadline: None, started: None, stopped: None, parked: None }
+        Progress { stall: DEFAULT_STALL_TIMEOUT, deadline: None, started: None, stopped: None }
     }
 }
 
@@ -256,7 +276,8 @@ impl RelayTransport {
             reconnects: 0,
             drop_after_receives: None,
             progress: Progress::default(),
-            recent: Recent::default(),
+            unacked: Unacked::default(),
+            inbox: VecDeque::new(),
         };
         let mut last = ClientError::Request;
         for i in 0..t.urls.len() {
@@ -281,6 +302,11 @@ impl RelayTransport {
     /// The last sequence number received (what a reconnect resumes from).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// Frames sent but not yet receipted by the relay (they are resent after a reconnect).
+    pub fn in_flight(&self) -> usize {
+        self.unacked.messages.len()
     }
 
     /// How many times the connection was re-established.
@@ -365,9 +391,10 @@ impl RelayTransport {
         Err(last)
     }
 
-    /// Sends the recent frames again on a new connection (see the module doc).
-    async fn resend(&self, ws: &mut Ws) -> Result<(), ClientError> {
-        for msg in &self.recent.messages {
+    /// Sends every unreceipted frame again on a new connection (see the module doc).
+    async fn resend(&mut self, ws: &mut Ws) -> Result<(), ClientError> {
+        self.unacked.receipted = 0;
+        for msg in &self.unacked.messages {
             ws.feed(msg.clone()).await.map_err(|e| ClientError::WebSocket(Box::new(e)))?;
         }
         ws.flush().await.map_err(|e| ClientError::WebSocket(Box::new(e)))
@@ -411,21 +438,41 @@ impl Transport for RelayTransport {
     }
 
     async fn recv(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
-        if let Some(frame) = self.progress.parked.take() {
+        if let Some(frame) = self.inbox.pop_front() {
             return Ok(Some(frame));
         }
         let Ok(limit) = self.progress.next_limit() else { return Ok(None) };
         match within(limit, self.next_frame()).await {
             Ok(result) => result,
-            // A frame did arrive; only its ack hung. Keep the frame, drop the connection:
+            // A frame did arrive; only its ack hung. Return it and drop the connection:
             // the next operation reconnects and resumes after it.
-            Err(_) if self.progress.parked.is_some() => {
+            Err(_) if !self.inbox.is_empty() => {
                 self.ws = None;
-                Ok(self.progress.parked.take())
+                Ok(self.inbox.pop_front())
             }
             Err(stop) => {
                 self.progress.stopped = Some(stop);
                 Ok(None)
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), ClientError> {
+        if self.unacked.messages.is_empty() {
+            return Ok(());
+        }
+        let limit = self.progress.next_limit().map_err(ClientError::TimedOut)?;
+        let receipts = async {
+            while !self.unacked.messages.is_empty() {
+                self.read_one().await?;
+            }
+            Ok(())
+        };
+        match within(limit, receipts).await {
+            Ok(result) => result,
+            Err(stop) => {
+                self.progress.stopped = Some(stop);
+                Err(ClientError::TimedOut(stop))
             }
         }
     }
@@ -435,65 +482,74 @@ impl RelayTransport {
     /// [`Transport::send`] without the time limit.
     async fn send_frame(&mut self, frame: Outbound) -> Result<(), ClientError> {
         let msg = Message::Binary(wire::encode_frame(&frame.bytes).into());
-        self.recent.remember(&msg);
-        let ws = self.connected().await?;
-        if ws.send(msg.clone()).await.is_ok() {
+        // Backpressure: no more than the resend bound in flight.
+        while self.unacked.full() {
+            self.read_one().await?;
+        }
+        // Queued first: a reconnect from here on resends it with the others, in order.
+        self.unacked.push(msg.clone());
+        let Some(ws) = self.ws.as_mut() else { return self.reconnect().await };
+        if ws.send(msg).await.is_ok() {
             return Ok(());
         }
-        self.reconnect().await?;
-        let ws = self.connected().await?;
-        ws.send(msg).await.map_err(|e| ClientError::WebSocket(Box::new(e)))
+        self.reconnect().await
     }
 
-    /// [`Transport::recv`] without the time limit. The frame is parked from the moment
-    /// `last_seq` counts it until it is returned, so a cut-short call loses nothing.
+    /// [`Transport::recv`] without the time limit.
     async fn next_frame(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
         loop {
-            let ws = self.connected().await?;
-            let msg = match ws.next().await {
-                Some(Ok(msg)) => msg,
-                // Dropped without a close frame: a network failure, so resume.
-                None | Some(Err(_)) => {
-                    self.reconnect().await?;
-                    continue;
-                }
-            };
-            let bytes = match msg {
-                Message::Binary(bytes) => bytes,
-                // The node is shutting down; another node serves the same mailboxes.
-                Message::Close(Some(frame)) if self.fails_over_on(u16::from(frame.code)) => {
-                    self.reconnect().await?;
-                    continue;
-                }
-                Message::Close(Some(frame)) => {
-                    return Err(ClientError::Closed { code: u16::from(frame.code), reason: frame.reason.to_string() });
-                }
-                Message::Close(None) => return Err(ClientError::Closed { code: 1005, reason: String::new() }),
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-                Message::Text(_) => return Err(ClientError::Protocol("text message")),
-            };
-            let (seq, frame) = wire::decode_delivery(&bytes).map_err(|_| ClientError::Protocol("short delivery"))?;
-            if seq <= self.last_seq {
-                continue; // Already received before a reconnect.
+            self.read_one().await?;
+            if let Some(frame) = self.inbox.pop_front() {
+                return Ok(Some(frame));
             }
-            self.last_seq = seq;
-            self.progress.parked = Some(frame.to_vec());
-            let ack = Message::Binary(wire::encode_ack(seq).into());
-            if let Some(ws) = self.ws.as_mut()
-                && ws.send(ack).await.is_err()
-            {
-                // The frame is ours; the next operation reconnects and resumes after it.
-                self.ws = None;
-            }
-            if let Some(n) = self.drop_after_receives.as_mut() {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.drop_after_receives = None;
-                    self.ws = None; // Dropping the stream closes the TCP connection, no close frame.
-                }
-            }
-            return Ok(self.progress.parked.take());
         }
+    }
+
+    /// Reads one message from the relay (reconnecting if the connection is gone) and
+    /// applies it: a receipt releases sent frames; a new delivery goes to the inbox first,
+    /// then is acked, so a cut-short call loses nothing.
+    async fn read_one(&mut self) -> Result<(), ClientError> {
+        let ws = self.connected().await?;
+        let msg = match ws.next().await {
+            Some(Ok(msg)) => msg,
+            // Dropped without a close frame: a network failure, so resume.
+            None | Some(Err(_)) => return self.reconnect().await,
+        };
+        let bytes = match msg {
+            Message::Binary(bytes) => bytes,
+            // The node is shutting down; another node serves the same mailboxes.
+            Message::Close(Some(frame)) if self.fails_over_on(u16::from(frame.code)) => return self.reconnect().await,
+            Message::Close(Some(frame)) => {
+                return Err(ClientError::Closed { code: u16::from(frame.code), reason: frame.reason.to_string() });
+            }
+            Message::Close(None) => return Err(ClientError::Closed { code: 1005, reason: String::new() }),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
+            Message::Text(_) => return Err(ClientError::Protocol("text message")),
+        };
+        let (seq, frame) = match wire::decode_relay(&bytes).map_err(|_| ClientError::Protocol("short delivery"))? {
+            wire::RelayMessage::Receipt(count) => return self.unacked.receipt(count),
+            wire::RelayMessage::Delivery(seq, frame) => (seq, frame),
+        };
+        if seq <= self.last_seq {
+            return Ok(()); // Already received before a reconnect.
+        }
+        self.last_seq = seq;
+        self.inbox.push_back(frame.to_vec());
+        let ack = Message::Binary(wire::encode_ack(seq).into());
+        if let Some(ws) = self.ws.as_mut()
+            && ws.send(ack).await.is_err()
+        {
+            // The frame is ours; the next operation reconnects and resumes after it.
+            self.ws = None;
+        }
+        if let Some(n) = self.drop_after_receives.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.drop_after_receives = None;
+                self.ws = None; // Dropping the stream closes the TCP connection, no close frame.
+            }
+        }
+        Ok(())
     }
 }
 

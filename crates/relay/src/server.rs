@@ -451,6 +451,8 @@ where
     // answer.
     let idle = shared.config.idle_timeout;
     let mut heard = tokio::time::Instant::now();
+    // Frames stored from this connection, for receipts.
+    let mut stored: u64 = 0;
     let mut ping = tokio::time::interval(idle / 2);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.reset();
@@ -497,8 +499,17 @@ where
                 }
                 Some(Ok(Message::Binary(bytes))) => {
                     heard = tokio::time::Instant::now();
-                    if let Some(ending) = handle_client(shared, &grant, &bytes).await {
-                        return Some(ending);
+                    match handle_client(shared, &grant, &bytes).await {
+                        Handled::Ack => {}
+                        Handled::Stored => {
+                            stored += 1;
+                            // The client keeps each frame until this receipt: a frame sent
+                            // into a node that dies before storing it is sent again.
+                            if socket.send(Message::Binary(wire::encode_receipt(stored).into())).await.is_err() {
+                                return None;
+                            }
+                        }
+                        Handled::End(ending) => return Some(ending),
                     }
                 }
                 Some(Ok(Message::Close(_))) => return None,
@@ -509,35 +520,46 @@ where
     }
 }
 
-async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: &Grant, bytes: &[u8]) -> Option<Ending> {
+/// What one client message led to.
+enum Handled {
+    /// An ack was applied.
+    Ack,
+    /// A frame was stored: send a receipt.
+    Stored,
+    /// The connection ends.
+    End(Ending),
+}
+
+async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: &Grant, bytes: &[u8]) -> Handled {
     let config = &shared.config;
     if !shared.limits.account.allow(&grant.account) {
-        return Some((close::RATE_LIMITED, "account rate limit exceeded"));
+        return Handled::End((close::RATE_LIMITED, "account rate limit exceeded"));
     }
     let now = (config.clock)();
     let msg = match wire::decode_client(bytes, config.max_frame_bytes) {
         Ok(m) => m,
-        Err(wire::WireError::TooLarge { .. }) => return Some((close::TOO_BIG, "frame too large")),
-        Err(_) => return Some((close::BAD_MESSAGE, "malformed relay message")),
+        Err(wire::WireError::TooLarge { .. }) => return Handled::End((close::TOO_BIG, "frame too large")),
+        Err(_) => return Handled::End((close::BAD_MESSAGE, "malformed relay message")),
     };
     match msg {
-        ClientMessage::Ack(seq) => {
-            shared.mailbox.ack(grant.ceremony, grant.party, seq, now).await.err().map(|e| mailbox_ending(&e))
-        }
+        ClientMessage::Ack(seq) => match shared.mailbox.ack(grant.ceremony, grant.party, seq, now).await {
+            Ok(()) => Handled::Ack,
+            Err(e) => Handled::End(mailbox_ending(&e)),
+        },
         ClientMessage::Frame(bytes) => {
             // Only the public header is read; the body stays opaque ciphertext.
             let Ok(frame) = Frame::decode(bytes) else {
-                return Some((close::BAD_MESSAGE, "malformed frame"));
+                return Handled::End((close::BAD_MESSAGE, "malformed frame"));
             };
             let h = frame.header;
             if h.ceremony.0 != grant.ceremony {
-                return Some((close::FORBIDDEN_FRAME, "frame for another ceremony"));
+                return Handled::End((close::FORBIDDEN_FRAME, "frame for another ceremony"));
             }
             if h.from.get() != grant.party {
-                return Some((close::FORBIDDEN_FRAME, "frame sender is not the token's party"));
+                return Handled::End((close::FORBIDDEN_FRAME, "frame sender is not the token's party"));
             }
             if h.to.get() > config.max_parties_per_ceremony {
-                return Some((close::FORBIDDEN_FRAME, "recipient out of range"));
+                return Handled::End((close::FORBIDDEN_FRAME, "recipient out of range"));
             }
             let started = Instant::now();
             match shared.mailbox.append(grant.ceremony, h.to.get(), Arc::from(bytes), now).await {
@@ -545,9 +567,9 @@ async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: &Grant, bytes: &[u
                     shared.metrics.store_seconds.observe(started.elapsed().as_secs_f64());
                     shared.metrics.frames_in.inc();
                     shared.metrics.bytes_in.inc_by(bytes.len() as u64);
-                    None
+                    Handled::Stored
                 }
-                Err(e) => Some(mailbox_ending(&e)),
+                Err(e) => Handled::End(mailbox_ending(&e)),
             }
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! - client → relay: `0x00 ‖ frame` (send a channel frame) or `0x01 ‖ seq: u64 BE`
 //!   (acknowledge every frame up to `seq`).
-//! - relay → client: `seq: u64 BE ‖ frame`, `seq` strictly increasing per mailbox.
+//! - relay → client: `seq: u64 BE ‖ frame` (a delivery), `seq` strictly increasing per
+//!   mailbox from 1; or `0: u64 ‖ count: u64 BE` (a receipt: the relay has stored the
+//!   first `count` frames this connection sent, so the client can forget them).
 
 /// Tag of a client message carrying a frame.
 pub const TAG_FRAME: u8 = 0x00;
@@ -91,6 +93,31 @@ pub fn decode_delivery(bytes: &[u8]) -> Result<(u64, &[u8]), WireError> {
     Ok((u64::from_be_bytes(*seq), frame))
 }
 
+/// Encodes a receipt for the first `count` frames of a connection.
+pub fn encode_receipt(count: u64) -> Vec<u8> {
+    encode_delivery(0, &count.to_be_bytes())
+}
+
+/// A message from the relay, decoded (client side).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RelayMessage<'a> {
+    /// A frame for this party, with its mailbox sequence number (≥ 1).
+    Delivery(u64, &'a [u8]),
+    /// The relay stored the first `count` frames this connection sent.
+    Receipt(u64),
+}
+
+/// Decodes a relay message.
+pub fn decode_relay(bytes: &[u8]) -> Result<RelayMessage<'_>, WireError> {
+    match decode_delivery(bytes)? {
+        (0, count) => {
+            let count: [u8; 8] = count.try_into().map_err(|_| WireError::BadDelivery)?;
+            Ok(RelayMessage::Receipt(u64::from_be_bytes(count)))
+        }
+        (seq, frame) => Ok(RelayMessage::Delivery(seq, frame)),
+    }
+}
+
 /// Parses the `resume_from` query parameter out of a raw query string (bounded; any other
 /// parameter is an error, so typos do not silently resend everything).
 pub fn parse_resume_from(query: Option<&str>) -> Result<u64, WireError> {
@@ -121,6 +148,9 @@ mod tests {
         assert!(matches!(decode_client(&[0; 12], 10), Err(WireError::TooLarge { .. })));
         assert_eq!(decode_delivery(&encode_delivery(5, b"x")).unwrap(), (5, &b"x"[..]));
         assert!(decode_delivery(&[1; 7]).is_err());
+        assert_eq!(decode_relay(&encode_receipt(3)).unwrap(), RelayMessage::Receipt(3));
+        assert_eq!(decode_relay(&encode_delivery(2, b"f")).unwrap(), RelayMessage::Delivery(2, b"f"));
+        assert!(decode_relay(&[0; 12]).is_err());
         assert_eq!(parse_resume_from(None).unwrap(), 0);
         assert_eq!(parse_resume_from(Some("resume_from=42")).unwrap(), 42);
         assert!(parse_resume_from(Some("resume_from=-1")).is_err());

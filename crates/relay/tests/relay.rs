@@ -308,3 +308,36 @@ fn delivery_wire_format() {
     assert_eq!(d, [0, 0, 0, 0, 0, 0, 1, 2, b'f']);
     assert_eq!(wire::encode_ack(1), [1, 0, 0, 0, 0, 0, 0, 0, 1]);
 }
+
+/// The relay receipts every stored frame: `flush` returns once all are stored, and a frame
+/// sent into a connection that dies before the relay reads it is sent again on the next
+/// connection (the receiver gets it exactly once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_release_frames_and_unreceipted_ones_are_resent() {
+    bounded(async {
+        let relay = Relay::start(|_| {}).await;
+        let c = CeremonyId::random();
+        let mut one = relay.connect(c, 1).await;
+        let mut two = relay.connect(c, 2).await;
+        let frames: Vec<Vec<u8>> = (1..=3).map(|r| raw_frame(c, r, 1, 2, &[r; 8])).collect();
+        for f in &frames {
+            one.send(Outbound { to: p(2), bytes: f.clone() }).await.unwrap();
+        }
+        one.flush().await.unwrap();
+        assert_eq!(one.in_flight(), 0);
+        for f in &frames {
+            assert_eq!(two.recv().await.unwrap().unwrap(), *f);
+        }
+        // Cut the connection without a close, then send: the write may land in a dead
+        // socket; the frame stays in flight until a receipt, and flush reconnects for it.
+        one.drop_connection_after_receives(1);
+        two.send(Outbound { to: p(1), bytes: raw_frame(c, 1, 2, 1, b"poke") }).await.unwrap();
+        one.recv().await.unwrap().unwrap();
+        let last = raw_frame(c, 4, 1, 2, b"last");
+        one.send(Outbound { to: p(2), bytes: last.clone() }).await.unwrap();
+        one.flush().await.unwrap();
+        assert_eq!((one.in_flight(), one.reconnects()), (0, 1));
+        assert_eq!(two.recv().await.unwrap().unwrap(), last);
+    })
+    .await;
+}
