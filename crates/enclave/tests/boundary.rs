@@ -293,3 +293,24 @@ async fn client_times_out_and_round_trip_latency() {
     write_frame(&mut raw, &Request::Health.encode().unwrap()).await.unwrap();
     assert!(matches!(Response::decode(&read_frame(&mut raw).await.unwrap().unwrap()).unwrap(), Response::Health(_)));
 }
+
+#[test]
+fn nitro_backend_refuses_to_start_and_says_why() {
+    let dir = tssw_enclave::backend::dev::temp_dir("nitro").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tssw-enclave"))
+        .args(["--backend", "nitro", "--socket"])
+        .arg(dir.join("s.sock"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let why = if cfg!(feature = "nitro") {
+        "Nitro backend not implemented yet: NSM attestation"
+    } else {
+        "no `nitro` backend"
+    };
+    assert!(stderr.contains(why), "{stderr}");
+}

@@ -49,7 +49,7 @@ mod tests {
 
     #[test]
     fn refuses_loudly() {
-        let Err(e) = NitroBackend::open() else { panic!("the Nitro placeholder opened") };
+        let Err(e) = NitroBackend::open();
         let text = e.to_string();
         assert!(text.starts_with("Nitro backend not implemented yet: "), "{text}");
         assert!(text.contains("/dev/nsm") && text.contains("KMS") && text.contains("vsock"), "{text}");
