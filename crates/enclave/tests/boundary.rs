@@ -230,6 +230,12 @@ async fn malformed_requests_get_typed_errors_and_the_enclave_survives() {
         ..expired.clone()
     };
     assert_eq!(client.begin(bad_t).await.unwrap_err().code(), Some(ErrorCode::BadRequest));
+    let gap = Begin {
+        others: vec![SetupParty { index: p(3), contribution: Contribution::new(&world.user, &mut rand_core::OsRng).0 }],
+        expires_at: now() + 60,
+        ..expired.clone()
+    };
+    assert_eq!(client.begin(gap).await.unwrap_err().code(), Some(ErrorCode::BadRequest), "DKG parties must be 1..=n");
     // A relay that is not there: the run fails as a relay error, and the prepared
     // ceremony is spent either way.
     let began = client.begin(Begin { expires_at: now() + 60, ..expired }).await.unwrap();

@@ -95,6 +95,7 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
         }
     };
 
+    check_indices(&operation, &job, me, &b.others)?;
     let (contribution, ephemeral) = Contribution::new(&enclave.identity, &mut rand_core::OsRng);
     let mut parties = b.others;
     parties.push(SetupParty { index: me, contribution });
@@ -122,5 +123,35 @@ fn own_index(asked: PartyIndex, share: PartyIndex) -> Result<(), EnclaveError> {
         Ok(())
     } else {
         Err(EnclaveError::BadRequest(format!("the enclave's share is {share}, the request says {asked}")))
+    }
+}
+
+/// Catches at `Begin` what the protocol would only refuse at `Run`, after every party has
+/// been handed a setup: DKG and refresh number the parties 1..=n; a signature needs
+/// distinct share indices of the key, exactly t for ECDSA and at least t for FROST.
+fn check_indices(operation: &Operation, job: &Job, me: PartyIndex, others: &[SetupParty]) -> Result<(), EnclaveError> {
+    let mut indices: Vec<u16> = others.iter().map(|p| p.index.get()).chain([me.get()]).collect();
+    indices.sort_unstable();
+    let n = indices.len();
+    let contiguous = indices.iter().zip(1u16..).all(|(i, want)| *i == want);
+    match (operation, job) {
+        (Operation::Dkg | Operation::Refresh, _) if !contiguous => {
+            Err(EnclaveError::BadRequest("DKG and refresh parties must be numbered 1..=n".into()))
+        }
+        (_, Job::Sign { share, .. }) => {
+            let distinct = indices.windows(2).all(|w| w.first() != w.get(1));
+            let in_range = indices.iter().all(|i| *i <= share.parties());
+            let t = usize::from(share.threshold());
+            let enough = match share.scheme() {
+                tssw_protocol::Scheme::Ecdsa => n == t,
+                tssw_protocol::Scheme::Ed25519 | tssw_protocol::Scheme::Bip340 => n >= t,
+            };
+            if distinct && in_range && enough {
+                Ok(())
+            } else {
+                Err(EnclaveError::BadRequest(format!("{n} signers {indices:?} for a {t}-of-{} key", share.parties())))
+            }
+        }
+        _ => Ok(()),
     }
 }

@@ -23,13 +23,14 @@ pub(super) async fn run(
     if relay_url.len() > MAX_RELAY_URL || token.0.len() > tssw_relay::token::MAX_TOKEN_CHARS {
         return Err(EnclaveError::BadRequest("relay url or token too long".into()));
     }
+    // The permit first: a busy enclave must not spend the prepared ceremony.
+    let permit =
+        enclave.running.clone().try_acquire_owned().map_err(|_| EnclaveError::Busy("too many running ceremonies"))?;
     let pending = enclave.take(&ceremony).ok_or(EnclaveError::UnknownCeremony)?;
     let now = enclave.now();
     if pending.expires_at <= now {
         return Err(EnclaveError::Expired);
     }
-    let permit =
-        enclave.running.clone().try_acquire_owned().map_err(|_| EnclaveError::Busy("too many running ceremonies"))?;
     let deadline = Duration::from_secs(pending.expires_at - now).min(enclave.limits.max_ceremony);
     let handle = tokio::runtime::Handle::current();
     let e = enclave.clone();
