@@ -3,7 +3,9 @@
 //! port, and the user's party driven here with the protocol and channel crates.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,9 @@ use tssw_protocol::{Ceremony, CeremonyId, KeyShare, Message, PartyIndex, Scheme,
 use tssw_relay::{Claims, Config, Rate, RelayTransport, Token};
 
 pub const LIMIT: Duration = Duration::from_secs(120);
+
+/// A local party: its index, identity, and how it starts its side of the ceremony.
+pub type Local<'a, O> = (PartyIndex, &'a IdentityKey, Box<dyn FnOnce(CeremonyId) -> (Ceremony<O>, Vec<Message>) + 'a>);
 
 pub fn p(i: u16) -> PartyIndex {
     PartyIndex::new(i).unwrap()
@@ -173,50 +178,67 @@ impl World {
     }
 
     /// Runs one 2-party ceremony: the user is party 1, the enclave party 2. `start` starts
-    /// the user's side from the verified ceremony id. Returns the user's output, the
-    /// enclave's response and the setup digest.
-    pub async fn ceremony<O>(
-        &self,
+    /// the user's side from the verified ceremony id. Returns the user's output and the
+    /// enclave's response.
+    pub async fn ceremony<'a, O: 'a>(
+        &'a self,
         wallet: &WalletId,
         op: CeremonyOp,
         expect: (Operation, Scheme, u16, [u8; 32]),
-        start: impl FnOnce(CeremonyId) -> (Ceremony<O>, Vec<Message>),
+        start: impl FnOnce(CeremonyId) -> (Ceremony<O>, Vec<Message>) + 'a,
     ) -> (O, Response) {
-        let (contribution, ephemeral) = Contribution::new(&self.user, &mut rand_core::OsRng);
+        let locals: Vec<Local<'a, O>> = vec![(p(1), &self.user, Box::new(start))];
+        let (mut outs, response) = self.ceremony_with(wallet, op, p(2), expect, locals).await;
+        (outs.remove(0), response)
+    }
+
+    /// Runs one ceremony between the enclave (at `enclave_index`) and the local parties,
+    /// each of which checks the setup against the attested identity and what it expects,
+    /// then drives its side over its own relay connection.
+    pub async fn ceremony_with<'a, O: 'a>(
+        &'a self,
+        wallet: &WalletId,
+        op: CeremonyOp,
+        enclave_index: PartyIndex,
+        expect: (Operation, Scheme, u16, [u8; 32]),
+        locals: Vec<Local<'a, O>>,
+    ) -> (Vec<O>, Response) {
+        let mut others = Vec::new();
+        let mut ephemerals = Vec::new();
+        for (index, identity, _) in &locals {
+            let (contribution, ephemeral) = Contribution::new(identity, &mut rand_core::OsRng);
+            others.push(SetupParty { index: *index, contribution });
+            ephemerals.push(ephemeral);
+        }
         let began = self
             .enclave
             .client
-            .begin(Begin {
-                wallet_id: wallet.clone(),
-                operation: op,
-                enclave_index: p(2),
-                others: vec![SetupParty { index: p(1), contribution }],
-                expires_at: now() + 120,
-            })
+            .begin(Begin { wallet_id: wallet.clone(), operation: op, enclave_index, others, expires_at: now() + 120 })
             .await
             .unwrap();
         let (operation, scheme, threshold, digest) = expect;
-        let expected = Expectation {
-            operation,
-            scheme,
-            threshold,
-            parties: vec![(p(1), self.user.party_id()), (p(2), self.enclave_id)],
-            digest: Some(digest),
-        };
-        // The user checks the setup against the attested identity and what it asked for.
-        let setup = Setup::decode(&began.setup).unwrap().verify(&self.enclave_id, now(), &expected).unwrap();
-        let id = setup.ceremony_id();
-        assert_eq!(id, began.ceremony);
-        let mut session = Session::new(&setup, &self.user, ephemeral).unwrap();
-        let started = start(id);
-        let user = async {
-            let mut transport = RelayTransport::connect(&self.relay.base, id, self.relay.token(id, 1)).await.unwrap();
-            drive(started, &mut session, &mut transport).await.unwrap()
-        };
-        let token = self.relay.token(id, 2);
-        let enclave = self.enclave.client.run(id, &self.relay.base, token.as_str());
-        let (user, enclave) = bounded(async { tokio::join!(user, enclave) }).await;
-        (user, enclave.unwrap())
+        let mut parties: Vec<(PartyIndex, PartyId)> = locals.iter().map(|(i, k, _)| (*i, k.party_id())).collect();
+        parties.push((enclave_index, self.enclave_id));
+        let expected = Expectation { operation, scheme, threshold, parties, digest: Some(digest) };
+        let mut runs: Vec<Pin<Box<dyn Future<Output = O> + 'a>>> = Vec::new();
+        for ((index, identity, start), ephemeral) in locals.into_iter().zip(ephemerals) {
+            // Each party checks the setup against the attested identity and what it asked for.
+            let setup = Setup::decode(&began.setup).unwrap().verify(&self.enclave_id, now(), &expected).unwrap();
+            let id = setup.ceremony_id();
+            assert_eq!(id, began.ceremony);
+            let mut session = Session::new(&setup, identity, ephemeral).unwrap();
+            let started = start(id);
+            let token = self.relay.token(id, index.get());
+            let base = self.relay.base.clone();
+            runs.push(Box::pin(async move {
+                let mut transport = RelayTransport::connect(&base, id, token).await.unwrap();
+                drive(started, &mut session, &mut transport).await.unwrap()
+            }));
+        }
+        let token = self.relay.token(began.ceremony, enclave_index.get());
+        let enclave = self.enclave.client.run(began.ceremony, &self.relay.base, token.as_str());
+        let (outs, enclave) = bounded(async { tokio::join!(futures_util::future::join_all(runs), enclave) }).await;
+        (outs, enclave.unwrap())
     }
 
     pub async fn dkg(&self, wallet: &WalletId, scheme: Scheme) -> (KeyShare, NewShare) {
