@@ -45,7 +45,8 @@ fn open(args: &Args) -> Result<Box<dyn Backend>, BackendError> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
     let args = Args::parse();
     let backend = match open(&args) {
         Ok(b) => b,

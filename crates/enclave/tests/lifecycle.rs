@@ -111,6 +111,12 @@ async fn lifecycle(scheme: Scheme) {
         check(&user, &payload, &request, &signature);
     }
 
+    // The enclave's own timing of the last sign (its log: one line per request).
+    let log = common::log_of(&world.dir);
+    for line in log.lines().filter(|l| l.contains("request=\"begin\"") || l.contains("request=\"run\"")).rev().take(2) {
+        eprintln!("{scheme}: enclave log: {}", line.split_once("request=").map_or(line, |(_, r)| r));
+    }
+
     let (user2, sealed2) = world.refresh(&wallet, &user, &sealed).await;
     assert_eq!(sealed2.sealed.epoch(), 2);
     let (request, signature) = world.sign(&wallet, &user2, &sealed2, &payload).await;
