@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
@@ -63,14 +64,15 @@ pub async fn serve(listener: UnixListener, enclave: Arc<Enclave>, shutdown: impl
     tracing::info!("enclave shutting down");
 }
 
-async fn refuse(mut stream: UnixStream) {
+async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
     let busy = Response::Error(EnclaveError::Busy("too many host connections").to_remote());
     if let Ok(bytes) = busy.encode() {
         let _ = write_frame(&mut stream, &bytes).await;
     }
 }
 
-async fn connection(mut stream: UnixStream, enclave: &Arc<Enclave>) {
+/// One host connection, over any byte stream (a Unix socket here; vsock on Nitro).
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, enclave: &Arc<Enclave>) {
     loop {
         let payload = match tokio::time::timeout(enclave.limits.idle, read_frame(&mut stream)).await {
             Err(_) | Ok(Ok(None)) => return,
@@ -96,7 +98,7 @@ async fn connection(mut stream: UnixStream, enclave: &Arc<Enclave>) {
     }
 }
 
-async fn reply(stream: &mut UnixStream, response: &Response) -> Result<(), WireError> {
+async fn reply<S: AsyncWrite + Unpin>(stream: &mut S, response: &Response) -> Result<(), WireError> {
     let bytes = match response.encode() {
         Ok(bytes) => bytes,
         Err(e) => Response::Error(EnclaveError::Wire(e).to_remote()).encode()?,
