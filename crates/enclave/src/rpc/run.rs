@@ -1,0 +1,109 @@
+//! `Run`: a prepared ceremony, once, over the relay, on a blocking thread (the protocol
+//! rounds are CPU-bound: a DKLs23 DKG round takes hundreds of milliseconds), bounded by the
+//! setup's expiry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tssw_channel::{DriveError, Session, drive};
+use tssw_protocol::{CeremonyId, KeyShare, ReshareOutput};
+use tssw_relay::{RelayTransport, Token};
+
+use crate::WalletId;
+use crate::enclave::{Enclave, Job, Pending};
+use crate::error::EnclaveError;
+use crate::wire::{MAX_RELAY_URL, NewShare, RelayToken, Response, Signed};
+
+pub(super) async fn run(
+    enclave: &Arc<Enclave>,
+    ceremony: CeremonyId,
+    relay_url: String,
+    token: RelayToken,
+) -> Result<Response, EnclaveError> {
+    if relay_url.len() > MAX_RELAY_URL || token.0.len() > tssw_relay::token::MAX_TOKEN_CHARS {
+        return Err(EnclaveError::BadRequest("relay url or token too long".into()));
+    }
+    // The permit first: a busy enclave must not spend the prepared ceremony.
+    let permit =
+        enclave.running.clone().try_acquire_owned().map_err(|_| EnclaveError::Busy("too many running ceremonies"))?;
+    let pending = enclave.take(&ceremony).ok_or(EnclaveError::UnknownCeremony)?;
+    let now = enclave.now();
+    if pending.expires_at <= now {
+        return Err(EnclaveError::Expired);
+    }
+    let deadline = Duration::from_secs(pending.expires_at - now).min(enclave.limits.max_ceremony);
+    let handle = tokio::runtime::Handle::current();
+    let e = enclave.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        handle.block_on(async move {
+            tokio::time::timeout(deadline, execute(&e, ceremony, pending, &relay_url, token))
+                .await
+                .unwrap_or(Err(EnclaveError::Expired))
+        })
+    })
+    .await
+    .map_err(|_| EnclaveError::Internal("ceremony task failed"))?
+}
+
+async fn execute(
+    enclave: &Enclave,
+    id: CeremonyId,
+    pending: Pending,
+    relay_url: &str,
+    token: RelayToken,
+) -> Result<Response, EnclaveError> {
+    let Pending { wallet, job, setup, ephemeral, .. } = pending;
+    let me = setup.index_of(&enclave.identity()).ok_or(EnclaveError::Internal("enclave not in its own setup"))?;
+    let mut session = Session::new(&setup, &enclave.identity, ephemeral).map_err(EnclaveError::Setup)?;
+    let mut transport = RelayTransport::connect(relay_url, id, Token::from_text(token.0))
+        .await
+        .map_err(|e| EnclaveError::Relay(e.to_string()))?;
+    let protocol = |e: tssw_protocol::Error| EnclaveError::Ceremony(e.to_string());
+    match job {
+        Job::Dkg { scheme, threshold, parties } => {
+            let started = tssw_protocol::dkg(id, scheme, me, threshold, parties).map_err(protocol)?;
+            let share = drive(started, &mut session, &mut transport).await.map_err(driven)?;
+            Ok(Response::KeyGenerated(new_share(enclave, &wallet, &share)?))
+        }
+        Job::Sign { share, request, signers } => {
+            let started = tssw_protocol::sign(id, &share, &signers, request.clone()).map_err(protocol)?;
+            let signature = drive(started, &mut session, &mut transport).await.map_err(driven)?;
+            Ok(Response::Signed(Signed { signature, request }))
+        }
+        Job::Refresh { share } => {
+            let started = tssw_protocol::refresh(id, &share).map_err(protocol)?;
+            let new = drive(started, &mut session, &mut transport).await.map_err(driven)?;
+            if new.epoch() != share.epoch() + 1 || new.public_key() != share.public_key() {
+                return Err(EnclaveError::Internal("refresh produced an unexpected share"));
+            }
+            Ok(Response::Refreshed(new_share(enclave, &wallet, &new)?))
+        }
+        Job::Reshare { plan, share, old } => {
+            let started = tssw_protocol::reshare(id, &plan, me, share.as_deref(), &old).map_err(protocol)?;
+            match drive(started, &mut session, &mut transport).await.map_err(driven)? {
+                ReshareOutput::Share(new) => {
+                    if new.epoch() != old.epoch() + 1 || new.public_key() != old.public_key() {
+                        return Err(EnclaveError::Internal("reshare produced an unexpected share"));
+                    }
+                    Ok(Response::Reshared(Some(new_share(enclave, &wallet, &new)?)))
+                }
+                ReshareOutput::Retired => Ok(Response::Reshared(None)),
+            }
+        }
+    }
+}
+
+fn driven(e: DriveError<tssw_relay::ClientError>) -> EnclaveError {
+    match e {
+        DriveError::Transport(e) => EnclaveError::Relay(e.to_string()),
+        other => EnclaveError::Ceremony(other.to_string()),
+    }
+}
+
+fn new_share(enclave: &Enclave, wallet: &WalletId, share: &KeyShare) -> Result<NewShare, EnclaveError> {
+    let sealed = enclave.sealer.seal(wallet, share)?;
+    let public_package =
+        share.public_package().to_bytes().map_err(|_| EnclaveError::Internal("public package does not encode"))?;
+    Ok(NewShare { sealed, public_package, public_key: share.public_key(), epoch: share.epoch() })
+}
