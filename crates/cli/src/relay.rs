@@ -44,6 +44,13 @@ pub(crate) struct RelayArgs {
     /// Seconds of silence (not even a pong) before a connection is closed.
     #[arg(long, env = "TSSW_RELAY_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     idle_timeout_secs: u64,
+    /// Keep ceremonies in Redis (e.g. redis://127.0.0.1:6379) so several relay nodes share
+    /// them; without it they live in this process's memory.
+    #[arg(long, env = "TSSW_RELAY_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Key prefix in Redis: relay nodes that serve the same ceremonies use the same one.
+    #[arg(long, env = "TSSW_RELAY_REDIS_PREFIX", default_value = "tssw:relay:")]
+    redis_prefix: String,
 }
 
 impl RelayArgs {
@@ -82,10 +89,30 @@ pub(crate) fn run(args: &RelayArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e} (is another relay running?)", args.bind))?;
         let local = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
-        // The first stdout line is the URL, for scripts and tests that bind port 0.
-        println!("relay listening on ws://{local}");
-        tracing::info!(?config, "relay started");
-        tssw_relay::run(listener, config, shutdown_signal()).await;
+        // The first stdout line is the URL, for scripts and tests that bind port 0; printed
+        // once the backend is ready.
+        let ready = move || println!("relay listening on ws://{local}");
+        match &args.redis_url {
+            None => {
+                ready();
+                tracing::info!(?config, backend = "memory", "relay started");
+                tssw_relay::run(listener, config, shutdown_signal()).await;
+            }
+            Some(url) => {
+                let limits = tssw_relay::MemoryLimits {
+                    ttl_secs: config.ceremony_ttl.as_secs(),
+                    max_frames: config.max_mailbox_frames,
+                    max_bytes: config.max_mailbox_bytes,
+                };
+                let options = tssw_relay::RedisOptions::new(args.redis_prefix.clone(), limits);
+                let mailbox = tssw_relay::RedisMailbox::connect(url, options)
+                    .await
+                    .map_err(|e| format!("cannot use Redis at --redis-url: {e} (is it running and reachable?)"))?;
+                ready();
+                tracing::info!(?config, backend = "redis", "relay started");
+                tssw_relay::run_with(listener, config, mailbox, shutdown_signal()).await;
+            }
+        }
         Ok(())
     })
 }
