@@ -102,9 +102,9 @@ fn member(old: Option<u16>, new: Option<u16>) -> Member {
     Member { old: old.map(p), new: new.map(p) }
 }
 
-async fn refresh_then_reshare(scheme: Scheme) {
+async fn refresh_then_reshare(scheme: Scheme, relay: Relay) {
     let wallet = Wallet {
-        relay: Relay::start(|_| {}).await,
+        relay,
         ids: [IdentityKey::random(), IdentityKey::random(), IdentityKey::random()],
         coordinator: IdentityKey::random(),
     };
@@ -137,15 +137,38 @@ async fn refresh_then_reshare(scheme: Scheme) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecdsa_refresh_and_reshare_over_the_relay() {
-    bounded(refresh_then_reshare(Scheme::Ecdsa)).await;
+    bounded(refresh_then_reshare(Scheme::Ecdsa, Relay::start(|_| {}).await)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ed25519_refresh_and_reshare_over_the_relay() {
-    bounded(refresh_then_reshare(Scheme::Ed25519)).await;
+    bounded(refresh_then_reshare(Scheme::Ed25519, Relay::start(|_| {}).await)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bip340_refresh_and_reshare_over_the_relay() {
-    bounded(refresh_then_reshare(Scheme::Bip340)).await;
+    bounded(refresh_then_reshare(Scheme::Bip340, Relay::start(|_| {}).await)).await;
+}
+
+/// The same over two relay nodes sharing Redis: party i starts on node (i - 1) mod 2, so
+/// every ceremony has parties on both nodes.
+async fn over_two_redis_nodes(test: &str, scheme: Scheme) {
+    if let Some(relay) = Relay::redis_pair(test).await {
+        bounded(refresh_then_reshare(scheme, relay)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecdsa_refresh_and_reshare_over_two_redis_nodes() {
+    over_two_redis_nodes("ecdsa_refresh_and_reshare_over_two_redis_nodes", Scheme::Ecdsa).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ed25519_refresh_and_reshare_over_two_redis_nodes() {
+    over_two_redis_nodes("ed25519_refresh_and_reshare_over_two_redis_nodes", Scheme::Ed25519).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bip340_refresh_and_reshare_over_two_redis_nodes() {
+    over_two_redis_nodes("bip340_refresh_and_reshare_over_two_redis_nodes", Scheme::Bip340).await;
 }

@@ -27,6 +27,9 @@ pub struct Relay {
     pub now: Arc<AtomicU64>,
     pub stop: Option<oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<()>,
+    /// Other nodes sharing this relay's backend (kept running with it). Party i connects
+    /// first to node (i - 1) mod (1 + peers), and can fail over to the others.
+    pub peers: Vec<Relay>,
 }
 
 impl Relay {
@@ -57,7 +60,7 @@ impl Relay {
         let server = tokio::spawn(run_with(listener, config, mailbox, async move {
             let _ = stopped.await;
         }));
-        Relay { base, issuer, now, stop: Some(stop), server }
+        Relay { base, issuer, now, stop: Some(stop), server, peers: Vec::new() }
     }
 
     pub fn claims(&self, ceremony: CeremonyId, party: u16) -> Claims {
@@ -74,7 +77,39 @@ impl Relay {
     }
 
     pub async fn connect(&self, ceremony: CeremonyId, party: u16) -> RelayTransport {
-        RelayTransport::connect(&self.base, ceremony, self.token(ceremony, party)).await.unwrap()
+        let mut bases: Vec<String> =
+            std::iter::once(&self.base).chain(self.peers.iter().map(|r| &r.base)).cloned().collect();
+        let first = usize::from(party.saturating_sub(1)) % bases.len();
+        bases.rotate_left(first);
+        RelayTransport::connect_any(&bases, ceremony, self.token(ceremony, party)).await.unwrap()
+    }
+
+    /// Two relay nodes sharing a fresh Redis prefix at `TSSW_TEST_REDIS_URL`; `None` (with a
+    /// note) when it is unset. Set but unreachable fails the test.
+    pub async fn redis_pair(test: &str) -> Option<Relay> {
+        let Ok(url) = std::env::var("TSSW_TEST_REDIS_URL") else {
+            println!("{test}: skipped: TSSW_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379)");
+            return None;
+        };
+        let mut b = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+        let prefix = format!("tssw-test:{}", hex::encode(b));
+        let config = Config::new(SigningKey::from_bytes(&[0; 32]).verifying_key());
+        let limits = MemoryLimits {
+            ttl_secs: config.ceremony_ttl.as_secs(),
+            max_frames: config.max_mailbox_frames,
+            max_bytes: config.max_mailbox_bytes,
+        };
+        let node = || async {
+            tssw_relay::RedisMailbox::connect(&url, tssw_relay::RedisOptions::new(prefix.clone(), limits))
+                .await
+                .unwrap_or_else(|e| panic!("TSSW_TEST_REDIS_URL is set but Redis is unusable: {e}"))
+        };
+        let (ma, mb) = (node().await, node().await);
+        let mut a = Relay::start_with(|_| {}, move |_| ma).await;
+        let b = a.start_peer(|_| {}, mb).await;
+        a.peers.push(b);
+        Some(a)
     }
 
     pub async fn refused(&self, ceremony: CeremonyId, token: Token) -> u16 {
@@ -288,7 +323,7 @@ impl Relay {
         let server = tokio::spawn(run_with(listener, config, mailbox, async move {
             let _ = stopped.await;
         }));
-        Relay { base, issuer: self.issuer.clone(), now: self.now.clone(), stop: Some(stop), server }
+        Relay { base, issuer: self.issuer.clone(), now: self.now.clone(), stop: Some(stop), server, peers: Vec::new() }
     }
 }
 
