@@ -110,6 +110,13 @@ pub async fn run_with<M: Mailbox>(
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    // Small messages (acks, receipts, short rounds) must not wait for Nagle's algorithm to
+    // meet the peer's delayed ACK: that costs ≈ 40 ms per exchange on loopback.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let serve = std::future::IntoFuture::into_future(axum::serve(listener, service).with_graceful_shutdown(signal));
     tokio::select! {
         result = serve => if let Err(e) = result {
