@@ -170,13 +170,13 @@ pub async fn dkg(relay: &Relay, ids: &[IdentityKey], coordinator: &IdentityKey, 
     shares
 }
 
-pub async fn sign_and_verify(
-    relay: &Relay,
+/// A 2-of-2 sign of a random request by `shares`: the request, the ceremony id and each
+/// party's started ceremony with its session (the setup binds a digest of the request).
+pub fn sign_setup(
     ids: &[IdentityKey],
     coordinator: &IdentityKey,
     shares: &[KeyShare],
-    drop_party: Option<u16>,
-) -> Vec<RelayTransport> {
+) -> (SignRequest, CeremonyId, Vec<(Started<Signature>, Session)>) {
     let scheme = shares[0].scheme();
     let request = request_for(scheme);
     let digest: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
@@ -191,6 +191,17 @@ pub async fn sign_and_verify(
         .zip(sessions)
         .map(|(share, s)| (tssw_protocol::sign(id, share, &signers, request.clone()).unwrap(), s))
         .collect();
+    (request, id, parties)
+}
+
+pub async fn sign_and_verify(
+    relay: &Relay,
+    ids: &[IdentityKey],
+    coordinator: &IdentityKey,
+    shares: &[KeyShare],
+    drop_party: Option<u16>,
+) -> Vec<RelayTransport> {
+    let (request, _, parties) = sign_setup(ids, coordinator, shares);
     let (sigs, transports) = over_relay(relay, parties, drop_party).await;
     for sig in sigs {
         verify(&shares[0].public_key(), &request, &sig).unwrap();
@@ -385,20 +396,7 @@ where
     T: tssw_channel::Transport,
     T::Error: std::fmt::Display,
 {
-    let scheme = shares[0].scheme();
-    let request = request_for(scheme);
-    let digest: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
-        <sha2::Sha256 as sha2::Digest>::new(),
-        format!("{request:?}"),
-    ))
-    .into();
-    let (id, sessions) = wallet_sessions(ids, coordinator, Operation::Sign, scheme, Some(digest));
-    let signers: Vec<PartyIndex> = shares.iter().map(KeyShare::index).collect();
-    let parties = shares
-        .iter()
-        .zip(sessions)
-        .map(|(share, s)| (tssw_protocol::sign(id, share, &signers, request.clone()).unwrap(), s))
-        .collect();
+    let (request, id, parties) = sign_setup(ids, coordinator, shares);
     let (sigs, transports) = over_nodes(relay, routes, parties, |me, t| wrap(id, me, t)).await;
     for sig in sigs {
         verify(&shares[0].public_key(), &request, &sig).unwrap();
