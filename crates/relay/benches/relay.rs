@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tssw_channel::testing::sessions;
 use tssw_channel::{Frame, FrameHeader, IdentityKey, MemoryNetwork, MessageId, Operation, Outbound, Transport, drive};
 use tssw_protocol::{CeremonyId, KeyShare, PartyIndex, Scheme, SignRequest};
-use tssw_relay::{Claims, Config, Rate, RelayTransport, Token, run};
+use tssw_relay::{Claims, Config, Mailbox, MemoryLimits, MemoryMailbox, Rate, RelayTransport, Token, run};
 
 const CHILD_ENV: &str = "TSSW_BENCH_RELAY_CHILD";
 
@@ -218,8 +218,10 @@ async fn open_ceremonies(base: &str, issuer: &SigningKey, n: usize) -> Vec<Relay
     held
 }
 
-/// Memory of a relay in its own process: idle ceremonies (mailboxes with nobody
-/// connected) and idle connections (one per ceremony), by VmRSS deltas.
+/// Memory of idle ceremonies and idle connections. Connections: a relay in its own process
+/// with `n` parties connected and waiting (each in its own ceremony), by its VmRSS before
+/// and after. Ceremonies: `n` opened (and watched once) in a `MemoryMailbox` in this
+/// process, by this process's VmRSS before and after — no network buffers in the figure.
 async fn memory(n: usize) -> (f64, f64, u64) {
     let issuer = SigningKey::generate(&mut rand_core::OsRng);
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -235,18 +237,23 @@ async fn memory(n: usize) -> (f64, f64, u64) {
     drop(open_ceremonies(&base, &issuer, 64).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let baseline = rss_kib(pid);
-    drop(open_ceremonies(&base, &issuer, n).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let with_ceremonies = rss_kib(pid);
     let held = open_ceremonies(&base, &issuer, n).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let with_connections = rss_kib(pid);
     drop(held);
     child.kill().unwrap();
     child.wait().unwrap();
-    let per_ceremony = with_ceremonies.saturating_sub(baseline) as f64 * 1024.0 / n as f64;
-    // The second batch made n more ceremonies too; subtract their share.
-    let per_connection = with_connections.saturating_sub(with_ceremonies) as f64 * 1024.0 / n as f64 - per_ceremony;
+    let per_connection = with_connections.saturating_sub(baseline) as f64 * 1024.0 / n as f64;
+
+    let mailbox = MemoryMailbox::new(MemoryLimits { ttl_secs: 600, max_frames: 256, max_bytes: 16 << 20 });
+    let before = rss_kib(std::process::id());
+    for i in 0..n {
+        let c = CeremonyId::random().0;
+        mailbox.open(c, &format!("acct-{i}"), 32, 1).await.unwrap();
+        drop(mailbox.watch(c, 1, 1).await.unwrap());
+    }
+    let after = rss_kib(std::process::id());
+    let per_ceremony = after.saturating_sub(before) as f64 * 1024.0 / n as f64;
     (per_ceremony, per_connection, with_connections)
 }
 
@@ -296,8 +303,9 @@ fn main() {
         let n = if q { 100 } else { 10_000 };
         let (per_ceremony, per_connection, total) = memory(n).await;
         println!(
-            "| relay memory ({n} idle ceremonies, then {n} more with one idle connection each) | \
-             {per_ceremony:.0} B per idle ceremony, {per_connection:.0} B per idle connection, VmRSS {total} KiB in all |"
+            "| relay memory, {n} parties connected and waiting, one ceremony each | \
+             {per_connection:.0} B per waiting party (connection + ceremony), relay VmRSS {total} KiB in all |"
         );
+        println!("| mailbox memory, {n} idle ceremonies (nobody connected) | {per_ceremony:.0} B per ceremony |");
     });
 }

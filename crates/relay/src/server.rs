@@ -70,6 +70,9 @@ const WS_SLACK: usize = 64 * 1024;
 /// sent a 1001 close at once; this bounds a peer that does not read it).
 pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Read chunk of a connection (see `upgrade`).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Deliveries fetched from the mailbox per batch.
 const FETCH_BATCH: usize = 64;
 
@@ -301,12 +304,19 @@ async fn upgrade<M: Mailbox>(
     // over in the order their upgrades were answered.
     let registration = Registration::new(shared.clone(), (grant.ceremony, grant.party));
     let limit = shared.config.max_frame_bytes.saturating_add(1 + WS_SLACK);
-    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
-        let _permit = permit;
-        shared.metrics.connections.inc();
-        serve_connection(socket, &shared, grant, &registration).await;
-        shared.metrics.connections.dec();
-    })
+    // Small buffers: most connections sit idle waiting for a peer, and the 128 KiB
+    // defaults would make each one cost ≈ 130 KB. Large frames still arrive whole (the
+    // read buffer is a chunk size, not a bound); every send is flushed anyway.
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            shared.metrics.connections.inc();
+            serve_connection(socket, &shared, grant, &registration).await;
+            shared.metrics.connections.dec();
+        })
 }
 
 fn reject_reason(reject: &Reject) -> &'static str {
