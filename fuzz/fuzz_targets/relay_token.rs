@@ -1,6 +1,6 @@
 //! Relay token decoding and verification on arbitrary input: as token text (bounded,
 //! base64, signature), and as claim bytes signed by the trusted key (so the claims parser
-//! behind the signature is reached too). Also the relay's small wire decoders. Nothing
+//! behind the signature is reached too). Also the relay's small wire decoders, both ways. Nothing
 //! may panic; an accepted token must round-trip.
 #![no_main]
 
@@ -23,4 +23,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = wire::decode_client(data, 1024);
     let _ = wire::decode_delivery(data);
+    // What a (hostile) relay sends a client: deliveries and receipts.
+    let _ = wire::decode_relay(data);
 });

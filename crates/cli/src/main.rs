@@ -3,6 +3,7 @@
 
 mod demo;
 mod relay;
+mod server;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,20 @@ enum Command {
     /// Run the MPC relay: an untrusted store-and-forward router for ceremony frames,
     /// authenticated by tokens from the wallet server.
     Relay(relay::RelayArgs),
+    /// Run the wallet server's HTTP API (accounts, devices, wallets, audit log) on SQLite
+    /// or PostgreSQL.
+    Server(server::ServerArgs),
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain: every entry in order, each committing to the last.
+    Verify(server::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +53,23 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("tssw demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Server(args) => match server::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw server: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Audit { command: AuditCommand::Verify(args) } => match server::verify_audit(&args) {
+            Ok(n) => {
+                println!("audit log intact: every entry in order and chained to the one before (entries: {n})");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tssw audit verify: {e}");
                 ExitCode::FAILURE
             }
         },

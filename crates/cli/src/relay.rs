@@ -117,7 +117,7 @@ pub(crate) fn run(args: &RelayArgs) -> Result<(), String> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

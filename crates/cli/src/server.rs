@@ -1,0 +1,103 @@
+//! `tssw server` (the wallet host's HTTP API) and `tssw audit verify` (check the audit
+//! log's hash chain). Flags and environment variables; the server crate does the work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use tssw_server::{AppState, Authenticator, DevIssuer, IssuerConfig, Store};
+
+/// Flags of `tssw server`.
+#[derive(Args, Debug)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on (plain HTTP: keep it on loopback or behind a TLS proxy).
+    #[arg(long, env = "TSSW_SERVER_BIND", default_value = "127.0.0.1:7800")]
+    bind: SocketAddr,
+    /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "TSSW_DATABASE_URL")]
+    database_url: String,
+    /// The identity provider's `iss` (with --jwks-file and --audience).
+    #[arg(long, env = "TSSW_JWT_ISSUER", requires = "jwks_file")]
+    issuer: Option<String>,
+    /// The provider's public keys, a JWKS file (download its /.well-known/jwks.json).
+    #[arg(long, env = "TSSW_JWT_JWKS_FILE", requires = "issuer")]
+    jwks_file: Option<PathBuf>,
+    /// The `aud` tokens for this server must carry.
+    #[arg(long, env = "TSSW_JWT_AUDIENCE", default_value = tssw_server::auth::DEFAULT_AUDIENCE)]
+    audience: String,
+    /// Also trust a built-in dev issuer (a random key for this run) and print a token for
+    /// the subject `dev`. For a developer machine only.
+    #[arg(long, env = "TSSW_DEV_ISSUER")]
+    dev_issuer: bool,
+}
+
+/// Flags of `tssw audit verify`.
+#[derive(Args, Debug)]
+pub(crate) struct AuditArgs {
+    /// The server's database (as for `tssw server`).
+    #[arg(long, env = "TSSW_DATABASE_URL")]
+    database_url: String,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Runs the API until Ctrl-C or SIGTERM.
+pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
+    let mut issuers = Vec::new();
+    if let (Some(issuer), Some(path)) = (&args.issuer, &args.jwks_file) {
+        issuers.push(IssuerConfig::from_jwks_file(issuer, &args.audience, path)?);
+    }
+    let dev = args.dev_issuer.then(DevIssuer::random);
+    if let Some(dev) = &dev {
+        issuers.push(dev.config());
+    }
+    if issuers.is_empty() {
+        return Err("no token issuer configured: pass --issuer and --jwks-file, or --dev-issuer on a developer \
+                    machine"
+            .into());
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    runtime()?.block_on(async {
+        let store = Store::connect(&args.database_url)
+            .await
+            .map_err(|e| format!("cannot open the database at --database-url: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e} (is another server running?)", args.bind))?;
+        let local = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+        // The first stdout line is the URL (scripts and tests bind port 0).
+        println!("server listening on http://{local}");
+        if let Some(dev) = &dev {
+            let token = dev.mint("dev", now(), 24 * 3_600).map_err(|e| format!("cannot mint a dev token: {e}"))?;
+            println!("dev token (subject `dev`, 24 h; dev issuer, not for production): {token}");
+        }
+        let app = tssw_server::router(Arc::new(AppState { store, auth: Authenticator::new(issuers) }));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(crate::relay::shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    })
+}
+
+/// Checks the audit chain; `Ok(count)` when intact.
+pub(crate) fn verify_audit(args: &AuditArgs) -> Result<usize, String> {
+    runtime()?.block_on(async {
+        let store = Store::connect(&args.database_url)
+            .await
+            .map_err(|e| format!("cannot open the database at --database-url: {e}"))?;
+        match store.verify_audit().await.map_err(|e| format!("cannot read the audit log: {e}"))? {
+            Ok(n) => Ok(n),
+            Err(e) => Err(format!("the audit log's hash chain is broken: {e}")),
+        }
+    })
+}
