@@ -40,9 +40,9 @@ async fn sqlite() -> (Store, Option<TempDir>) {
     (store, Some(TempDir(dir)))
 }
 
-/// A fresh schema in the configured PostgreSQL; `None` (with a note) when the variable is
-/// unset. Set but unreachable fails the test.
-async fn postgres() -> Option<Store> {
+/// A fresh schema in the configured PostgreSQL, and its name; `None` (with a note) when
+/// the variable is unset. Set but unreachable fails the test.
+async fn postgres() -> Option<(Store, String)> {
     let Ok(url) = std::env::var("TSSW_TEST_POSTGRES_URL") else {
         eprintln!("TSSW_TEST_POSTGRES_URL is not set: PostgreSQL half of this test skipped");
         return None;
@@ -54,7 +54,8 @@ async fn postgres() -> Option<Store> {
         .unwrap_or_else(|e| panic!("TSSW_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}"));
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    Some(Store::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap())
+    let store = Store::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap();
+    Some((store, schema))
 }
 
 impl Api {
@@ -98,8 +99,10 @@ where
 {
     let (store, dir) = sqlite().await;
     test(Api::new(store, dir)).await;
-    if let Some(store) = postgres().await {
-        test(Api::new(store, None)).await;
+    if let Some((store, schema)) = postgres().await {
+        test(Api::new(store.clone(), None)).await;
+        // The schema goes with the test (the database is shared with other runs).
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(store.pool()).await.unwrap();
     }
 }
 
