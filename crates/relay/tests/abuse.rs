@@ -7,11 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Relay, bounded, dkg, p, sign_and_verify};
+use common::{Relay, bounded, dkg, p, raw_frame, sign_and_verify};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite;
-use tssw_channel::{Frame, FrameHeader, IdentityKey, MessageId, Outbound, Transport};
+use tssw_channel::{IdentityKey, Outbound, Transport};
 use tssw_protocol::{CeremonyId, Scheme};
 use tssw_relay::{Claims, ClientError, Rate, RelayTransport, Token, close};
 
@@ -20,18 +20,7 @@ fn token_for(relay: &Relay, c: CeremonyId, party: u16, account: &str) -> Token {
 }
 
 fn frame(c: CeremonyId, from: u16, to: u16) -> Vec<u8> {
-    Frame {
-        header: FrameHeader {
-            ceremony: c,
-            round: 1,
-            from: p(from),
-            to: p(to),
-            broadcast: false,
-            id: MessageId([0; 32]),
-        },
-        body: vec![7; 16],
-    }
-    .encode()
+    raw_frame(c, 1, from, to, &[7; 16])
 }
 
 /// A minimal HTTP/1.1 exchange (the relay's result and metrics routes): status and body.

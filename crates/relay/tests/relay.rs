@@ -9,10 +9,10 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Relay, bounded, dkg, p, sign_and_verify};
+use common::{Relay, bounded, dkg, p, raw_frame, sign_and_verify};
 use ed25519_dalek::SigningKey;
 use tokio_tungstenite::tungstenite;
-use tssw_channel::{Frame, FrameHeader, IdentityKey, MessageId, Outbound, Transport};
+use tssw_channel::{IdentityKey, Outbound, Transport};
 use tssw_protocol::{CeremonyId, Scheme};
 use tssw_relay::{Claims, ClientError, RelayTransport, Token, close, wire};
 
@@ -60,14 +60,6 @@ async fn dropped_connection_resumes() {
         }
     })
     .await;
-}
-
-fn raw_frame(ceremony: CeremonyId, round: u8, from: u16, to: u16, body: &[u8]) -> Vec<u8> {
-    Frame {
-        header: FrameHeader { ceremony, round, from: p(from), to: p(to), broadcast: false, id: MessageId([0; 32]) },
-        body: body.to_vec(),
-    }
-    .encode()
 }
 
 async fn closed_with(t: &mut RelayTransport) -> u16 {

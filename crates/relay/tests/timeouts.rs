@@ -9,9 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Relay, bounded, p, request_for, run_each, sign_parties};
+use common::{Relay, bounded, p, raw_frame, request_for, run_each, sign_parties};
 use tokio::time::Instant;
-use tssw_channel::{DriveError, Frame, FrameHeader, IdentityKey, MessageId, Outbound, Transport};
+use tssw_channel::{DriveError, IdentityKey, Outbound, Transport};
 use tssw_protocol::{CeremonyId, KeyShare, Scheme, Signature};
 use tssw_relay::{ClientError, RelayTransport, Stop, Token};
 
@@ -122,18 +122,7 @@ async fn dropping_a_recv_future_is_clean() {
         let mut one = relay.connect(c, 1).await;
         let mut two = relay.connect(c, 2).await;
         assert!(tokio::time::timeout(Duration::from_millis(100), two.recv()).await.is_err());
-        let frame = Frame {
-            header: FrameHeader {
-                ceremony: c,
-                round: 1,
-                from: p(1),
-                to: p(2),
-                broadcast: false,
-                id: MessageId([0; 32]),
-            },
-            body: b"after the cancelled recv".to_vec(),
-        }
-        .encode();
+        let frame = raw_frame(c, 1, 1, 2, b"after the cancelled recv");
         one.send(Outbound { to: p(2), bytes: frame.clone() }).await.unwrap();
         assert_eq!(two.recv().await.unwrap(), Some(frame));
         assert_eq!(two.stopped_by(), None);
@@ -156,18 +145,7 @@ fn the_client_spawns_no_task() {
         let mut one = relay.connect(c, 1).await;
         let mut two = relay.connect(c, 2).await.with_stall_timeout(STALL);
         assert!(tokio::time::timeout(Duration::from_millis(50), two.recv()).await.is_err());
-        let frame = Frame {
-            header: FrameHeader {
-                ceremony: c,
-                round: 1,
-                from: p(1),
-                to: p(2),
-                broadcast: false,
-                id: MessageId([0; 32]),
-            },
-            body: b"counted".to_vec(),
-        }
-        .encode();
+        let frame = raw_frame(c, 1, 1, 2, b"counted");
         one.send(Outbound { to: p(2), bytes: frame.clone() }).await.unwrap();
         assert_eq!(two.recv().await.unwrap(), Some(frame));
         assert_eq!(two.recv().await.unwrap(), None);

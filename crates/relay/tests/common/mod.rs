@@ -120,6 +120,22 @@ impl Relay {
     }
 }
 
+/// A frame with a valid header and an arbitrary (unsealed) body: what the relay routes.
+pub fn raw_frame(ceremony: CeremonyId, round: u8, from: u16, to: u16, body: &[u8]) -> Vec<u8> {
+    tssw_channel::Frame {
+        header: tssw_channel::FrameHeader {
+            ceremony,
+            round,
+            from: p(from),
+            to: p(to),
+            broadcast: false,
+            id: tssw_channel::MessageId([0; 32]),
+        },
+        body: body.to_vec(),
+    }
+    .encode()
+}
+
 pub fn p(i: u16) -> PartyIndex {
     PartyIndex::new(i).unwrap()
 }
