@@ -19,6 +19,17 @@ pub struct Stats {
     pub bytes: usize,
 }
 
+/// A request for `scheme` over 32 fresh random bytes (no derivation path, no merkle root).
+pub fn random_request(scheme: Scheme) -> SignRequest {
+    let mut m = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut m);
+    match scheme {
+        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: m, derivation_path: None },
+        Scheme::Ed25519 => SignRequest::Ed25519 { message: m.to_vec() },
+        Scheme::Bip340 => SignRequest::Bip340 { sighash: m, merkle_root: None },
+    }
+}
+
 /// Runs parties to completion, delivering every message in order of sending.
 pub fn run<O>(parties: Vec<(Ceremony<O>, Vec<Message>)>) -> Result<(Vec<O>, Stats), Error> {
     let (results, stats) = run_with(parties, |_, m| Some(m));

@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 use tssw_channel::testing::sessions;
 use tssw_channel::{Frame, FrameHeader, IdentityKey, MemoryNetwork, MessageId, Operation, Outbound, Transport, drive};
-use tssw_protocol::{CeremonyId, KeyShare, PartyIndex, Scheme, SignRequest};
+use tssw_protocol::{CeremonyId, KeyShare, PartyIndex, Scheme};
 use tssw_relay::{Claims, Config, Mailbox, MemoryLimits, MemoryMailbox, Rate, RelayTransport, Token, run};
 
 const CHILD_ENV: &str = "TSSW_BENCH_RELAY_CHILD";
@@ -116,14 +116,6 @@ async fn one_way_latency(base: &str, issuer: &SigningKey, rounds: usize) -> (Dur
     (percentile(&samples, 0.5), percentile(&samples, 0.99))
 }
 
-fn request_for(scheme: Scheme) -> SignRequest {
-    match scheme {
-        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: [7; 32], derivation_path: None },
-        Scheme::Ed25519 => SignRequest::Ed25519 { message: vec![7; 32] },
-        Scheme::Bip340 => SignRequest::Bip340 { sighash: [7; 32], merkle_root: None },
-    }
-}
-
 /// Where a 2-of-2 sign runs: the protocol's in-process pump, the channel (sealed frames) on
 /// an in-memory network, or the channel over the relay on loopback WebSockets.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -134,7 +126,7 @@ enum Path {
 }
 
 async fn sign_once(path: Path, base: &str, issuer: &SigningKey, shares: &[KeyShare], ids: &[IdentityKey]) -> Duration {
-    let request = request_for(shares[0].scheme());
+    let request = tssw_protocol::testing::random_request(shares[0].scheme());
     if path == Path::Pump {
         let start = Instant::now();
         tssw_protocol::testing::sign(&[&shares[0], &shares[1]], &request).unwrap();

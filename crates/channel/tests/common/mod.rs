@@ -155,12 +155,7 @@ pub fn sign_and_verify(wallet: &Wallet, shares: &[&KeyShare]) {
 }
 
 pub fn request_for(scheme: Scheme) -> SignRequest {
-    let m: [u8; 32] = rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_be_bytes().repeat(4).try_into().unwrap();
-    match scheme {
-        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: m, derivation_path: None },
-        Scheme::Ed25519 => SignRequest::Ed25519 { message: m.to_vec() },
-        Scheme::Bip340 => SignRequest::Bip340 { sighash: m, merkle_root: None },
-    }
+    tssw_protocol::testing::random_request(scheme)
 }
 
 /// Checks a signature with a library that did not make it.

@@ -47,12 +47,7 @@ impl Sha256Like {
 
 /// A request for the share's scheme over a fresh random message.
 pub fn request_for(share: &KeyShare) -> SignRequest {
-    let m = random32();
-    match share.scheme() {
-        tssw_protocol::Scheme::Ecdsa => SignRequest::Ecdsa { prehash: m, derivation_path: None },
-        tssw_protocol::Scheme::Ed25519 => SignRequest::Ed25519 { message: m.to_vec() },
-        tssw_protocol::Scheme::Bip340 => SignRequest::Bip340 { sighash: m, merkle_root: None },
-    }
+    tssw_protocol::testing::random_request(share.scheme())
 }
 
 /// Every `k`-subset of `items`.

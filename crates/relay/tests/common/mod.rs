@@ -226,13 +226,7 @@ pub async fn sign_and_verify(
 }
 
 pub fn request_for(scheme: Scheme) -> SignRequest {
-    let mut m = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut m);
-    match scheme {
-        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: m, derivation_path: None },
-        Scheme::Ed25519 => SignRequest::Ed25519 { message: m.to_vec() },
-        Scheme::Bip340 => SignRequest::Bip340 { sighash: m, merkle_root: None },
-    }
+    tssw_protocol::testing::random_request(scheme)
 }
 
 /// Checks a signature with a library that did not make it (libsecp256k1, ed25519-dalek).
