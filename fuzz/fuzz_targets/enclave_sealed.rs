@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tssw_enclave::attest::decode_attestation;
+use tssw_api::attest::decode_attestation;
 use tssw_enclave::seal::{Sealer, SealingKey};
 use tssw_enclave::{SealedShare, WalletId};
 use zeroize::Zeroizing;

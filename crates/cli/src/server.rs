@@ -24,7 +24,7 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "TSSW_JWT_JWKS_FILE", requires = "issuer")]
     jwks_file: Option<PathBuf>,
     /// The `aud` tokens for this server must carry.
-    #[arg(long, env = "TSSW_JWT_AUDIENCE", default_value = tssw_server::auth::DEFAULT_AUDIENCE)]
+    #[arg(long, env = "TSSW_JWT_AUDIENCE", default_value = tssw_auth::DEFAULT_AUDIENCE)]
     audience: String,
     /// Also trust a built-in dev issuer (a random key for this run) and print a token for
     /// the subject `dev`. For a developer machine only.

@@ -9,9 +9,9 @@ use tokio::sync::Semaphore;
 use tssw_channel::{EphemeralKey, IdentityKey, PartyId, VerifiedSetup};
 use tssw_protocol::{CeremonyId, KeyShare, PartyIndex, PublicPackage, ResharePlan, Scheme, SignRequest};
 
-use crate::WalletId;
 use crate::backend::Backend;
 use crate::seal::Sealer;
+use tssw_api::WalletId;
 
 /// Bounds on what one enclave takes on at once.
 #[derive(Clone, Debug)]

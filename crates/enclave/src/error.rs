@@ -5,9 +5,9 @@ use tssw_channel::ChannelError;
 
 use crate::backend::BackendError;
 use crate::frame::WireError;
-use crate::payload::PayloadError;
 use crate::seal::SealError;
 use crate::wire::{ErrorCode, RemoteError};
+use tssw_api::PayloadError;
 
 /// Why the enclave refused or failed a request.
 #[derive(Debug, thiserror::Error)]

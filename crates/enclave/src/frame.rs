@@ -10,6 +10,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tssw_api::StrictError;
 
 /// The wire version this build speaks; no other is accepted.
 pub const WIRE_VERSION: u8 = 1;
@@ -86,15 +87,11 @@ pub fn decode<T: Serialize + DeserializeOwned>(payload: &[u8], what: &'static st
 
 /// One postcard value, nothing after it, and the one encoding of that value.
 pub(crate) fn strict<T: Serialize + DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, WireError> {
-    let (value, rest): (T, &[u8]) = postcard::take_from_bytes(bytes).map_err(|_| WireError::Malformed(what))?;
-    if !rest.is_empty() {
-        return Err(WireError::TrailingBytes(what));
-    }
-    let again = postcard::to_stdvec(&value).map_err(|_| WireError::Encode(what))?;
-    if again != bytes {
-        return Err(WireError::NonCanonical(what));
-    }
-    Ok(value)
+    tssw_api::decode_strict(bytes, what).map_err(|e| match e {
+        StrictError::TrailingBytes(w) => WireError::TrailingBytes(w),
+        StrictError::NonCanonical(w) => WireError::NonCanonical(w),
+        _ => WireError::Malformed(what),
+    })
 }
 
 /// Prepends the length to a payload.

@@ -22,8 +22,8 @@ use sha2::Sha256;
 use tssw_protocol::{KeyShare, Scheme};
 use zeroize::Zeroizing;
 
-use crate::WalletId;
 use crate::frame::{MAX_FRAME_BYTES, WireError, strict};
+use tssw_api::WalletId;
 
 /// The sealed-share format version this build writes and opens.
 pub const SEAL_VERSION: u8 = 1;

@@ -18,10 +18,12 @@ use serde::{Deserialize, Serialize};
 use tssw_channel::{PartyId, SetupParty};
 use tssw_protocol::{CeremonyId, PartyIndex, PublicKey, ResharePlan, Scheme, SignRequest, Signature};
 
-use crate::attest::TeeMode;
-use crate::payload::ChainPayload;
 use crate::seal::SealedShare;
-use crate::{WalletId, frame};
+use tssw_api::ChainPayload;
+use tssw_api::TeeMode;
+use tssw_api::WalletId;
+
+use crate::frame;
 
 /// Longest relay URL accepted.
 pub const MAX_RELAY_URL: usize = 2048;

@@ -113,7 +113,7 @@ async fn sealed_blobs_are_bound_to_wallet_epoch_and_version() {
 
     // Enabled by the wallet's policy, a raw digest signs.
     let request = SignRequest::Ed25519 { message: vec![0x5a; 32] };
-    let digest = tssw_enclave::sign_digest(&a, &request).unwrap();
+    let digest = tssw_api::sign_digest(&a, &request).unwrap();
     let r = request.clone();
     let (sig, response) = world
         .ceremony(

@@ -4,15 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
+use tssw_api::attest::decode_attestation;
 use tssw_channel::{Contribution, IdentityKey, SetupParty};
 use tssw_enclave::backend::Backend;
 use tssw_enclave::backend::dev::{DevBackend, temp_dir};
 use tssw_enclave::frame::split_frame;
 use tssw_enclave::seal::{Sealer, SealingKey};
 use tssw_enclave::wire::RelayToken;
-use tssw_enclave::{
-    Begin, CeremonyOp, ChainPayload, Request, Response, SealedShare, WalletId, attest::decode_attestation,
-};
+use tssw_enclave::{Begin, CeremonyOp, ChainPayload, Request, Response, SealedShare, WalletId};
 use tssw_protocol::{CeremonyId, PartyIndex, Scheme};
 use zeroize::Zeroizing;
 

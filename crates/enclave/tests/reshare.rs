@@ -34,7 +34,7 @@ async fn reshare_to_2_of_3(scheme: Scheme) {
     )
     .unwrap();
     let old = user.public_package().clone();
-    let digest = tssw_enclave::reshare_digest(&wallet, &old, &plan).unwrap();
+    let digest = tssw_api::reshare_digest(&wallet, &old, &plan).unwrap();
     let op = CeremonyOp::Reshare {
         share: Some(sealed.sealed.clone()),
         epoch: 1,
@@ -69,7 +69,7 @@ async fn reshare_to_2_of_3(scheme: Scheme) {
     // User + enclave, through the enclave.
     let raw = ChainPayload::RawDigest { digest: [0x33; 32] };
     let request = raw_request(scheme);
-    let sign_digest = tssw_enclave::sign_digest(&wallet, &request).unwrap();
+    let sign_digest = tssw_api::sign_digest(&wallet, &request).unwrap();
     let sign = |sealed: &tssw_enclave::NewShare| CeremonyOp::Sign {
         share: sealed.sealed.clone(),
         epoch: sealed.epoch,

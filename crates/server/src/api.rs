@@ -14,9 +14,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::store::{Idempotent, Store};
+use tssw_auth::Authenticator;
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,7 +66,7 @@ impl FromRequestParts<Arc<AppState>> for Account {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(crate::auth::AuthError::Missing)?;
+            .ok_or(tssw_auth::AuthError::Missing)?;
         let principal = state.auth.verify(token)?;
         let id = state.store.account(&principal.issuer, &principal.subject, now()).await?;
         Ok(Account(id))

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::AuthError;
 use crate::store::StoreError;
+use tssw_auth::AuthError;
 
 /// What an API call can fail with.
 #[derive(Debug, thiserror::Error)]

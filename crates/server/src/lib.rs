@@ -10,11 +10,10 @@
 
 pub mod api;
 pub mod audit;
-pub mod auth;
 pub mod error;
 pub mod openapi;
 pub mod store;
 
 pub use api::{AppState, router};
-pub use auth::{Authenticator, DevIssuer, IssuerConfig};
 pub use store::Store;
+pub use tssw_auth::{Authenticator, DevIssuer, IssuerConfig};

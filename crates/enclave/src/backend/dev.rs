@@ -23,8 +23,8 @@ use tssw_channel::PartyId;
 use zeroize::Zeroizing;
 
 use super::{Backend, BackendError};
-use crate::attest::{self, AttestationDoc, DEV_NOTICE, TeeMode};
 use crate::seal::SealingKey;
+use tssw_api::attest::{AttestationDoc, DEV_NOTICE, TeeMode, sign_dev_attestation};
 
 /// File name of the sealing root key in the data directory.
 pub const SEALING_KEY_FILE: &str = "sealing.key";
@@ -100,7 +100,7 @@ impl Backend for DevBackend {
             timestamp: now,
             nonce: *nonce,
         };
-        attest::sign(&self.attestation, &doc).map_err(|_| BackendError::Encode)
+        sign_dev_attestation(&self.attestation, &doc).map_err(|_| BackendError::Encode)
     }
 }
 

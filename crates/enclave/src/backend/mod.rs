@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use tssw_channel::PartyId;
 
-use crate::attest::TeeMode;
 use crate::seal::SealingKey;
+use tssw_api::TeeMode;
 
 /// What the enclave needs from the TEE it runs in.
 pub trait Backend: Send + Sync + 'static {

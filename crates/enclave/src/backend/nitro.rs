@@ -5,8 +5,8 @@
 use tssw_channel::PartyId;
 
 use super::{Backend, BackendError};
-use crate::attest::TeeMode;
 use crate::seal::SealingKey;
+use tssw_api::TeeMode;
 
 /// What a real Nitro backend still needs.
 pub const MISSING: &str = "NSM attestation documents from /dev/nsm (aws-nitro-enclaves-nsm-api), \

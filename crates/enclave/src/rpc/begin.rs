@@ -4,10 +4,10 @@
 use tssw_channel::{Contribution, Expectation, Operation, Setup, SetupParams, SetupParty};
 use tssw_protocol::{PartyIndex, PublicPackage, ResharePlan};
 
-use crate::binding;
 use crate::enclave::{Enclave, Job, Pending};
 use crate::error::EnclaveError;
 use crate::wire::{Began, Begin, CeremonyOp};
+use tssw_api::binding;
 
 pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> {
     let now = enclave.now();

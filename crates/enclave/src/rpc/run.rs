@@ -9,10 +9,10 @@ use tssw_channel::{DriveError, Session, drive};
 use tssw_protocol::{CeremonyId, KeyShare, ReshareOutput};
 use tssw_relay::{RelayTransport, Token};
 
-use crate::WalletId;
 use crate::enclave::{Enclave, Job, Pending};
 use crate::error::EnclaveError;
 use crate::wire::{MAX_RELAY_URL, NewShare, RelayToken, Response, Signed};
+use tssw_api::WalletId;
 
 pub(super) async fn run(
     enclave: &Arc<Enclave>,

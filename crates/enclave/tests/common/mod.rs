@@ -246,7 +246,7 @@ impl World {
             .ceremony(
                 wallet,
                 CeremonyOp::Dkg { scheme, threshold: 2 },
-                (Operation::Dkg, scheme, 2, tssw_enclave::dkg_digest(wallet)),
+                (Operation::Dkg, scheme, 2, tssw_api::dkg_digest(wallet)),
                 |id| tssw_protocol::dkg(id, scheme, p(1), 2, 2).unwrap(),
             )
             .await;
@@ -266,7 +266,7 @@ impl World {
         payload: &ChainPayload,
     ) -> (SignRequest, Signature) {
         let request = payload.sign_request(user, false).unwrap();
-        let digest = tssw_enclave::sign_digest(wallet, &request).unwrap();
+        let digest = tssw_api::sign_digest(wallet, &request).unwrap();
         let op = CeremonyOp::Sign {
             share: sealed.sealed.clone(),
             epoch: sealed.epoch,
@@ -288,7 +288,7 @@ impl World {
     }
 
     pub async fn refresh(&self, wallet: &WalletId, user: &KeyShare, sealed: &NewShare) -> (KeyShare, NewShare) {
-        let digest = tssw_enclave::refresh_digest(wallet, user.public_package()).unwrap();
+        let digest = tssw_api::refresh_digest(wallet, user.public_package()).unwrap();
         let op = CeremonyOp::Refresh { share: sealed.sealed.clone(), epoch: sealed.epoch };
         let (new_user, response) = self
             .ceremony(wallet, op, (Operation::Refresh, user.scheme(), 2, digest), |id| {

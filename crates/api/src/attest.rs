@@ -13,7 +13,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use tssw_channel::PartyId;
 
-use crate::frame::{WireError, strict};
+use crate::strict::{StrictError, decode_strict};
 
 /// Says plainly what the dev backend is, wherever it shows.
 pub const DEV_NOTICE: &str = "dev backend — not a hardware TEE";
@@ -87,7 +87,13 @@ struct Wire {
 pub enum AttestationError {
     /// The bytes do not parse.
     #[error("attestation document does not decode: {0}")]
-    Malformed(WireError),
+    Malformed(StrictError),
+    /// Longer than [`MAX_ATTESTATION_BYTES`].
+    #[error("attestation document of {0} bytes is over the size bound")]
+    TooLarge(usize),
+    /// The document could not be encoded (a bug).
+    #[error("cannot encode the attestation document")]
+    Encode,
     /// A format version this build does not read.
     #[error("attestation format version {0} is not supported")]
     UnsupportedVersion(u8),
@@ -121,11 +127,10 @@ pub enum AcceptDev {
 }
 
 /// Signs a document with an Ed25519 attestation key (the dev backend's).
-pub(crate) fn sign(key: &SigningKey, doc: &AttestationDoc) -> Result<Vec<u8>, WireError> {
-    let body = postcard::to_stdvec(doc).map_err(|_| WireError::Encode("attestation"))?;
+pub fn sign_dev_attestation(key: &SigningKey, doc: &AttestationDoc) -> Result<Vec<u8>, AttestationError> {
+    let body = postcard::to_stdvec(doc).map_err(|_| AttestationError::Encode)?;
     let signature = key.sign(&signed(&body)).to_bytes();
-    postcard::to_stdvec(&Wire { version: ATTESTATION_VERSION, body, signature })
-        .map_err(|_| WireError::Encode("attestation"))
+    postcard::to_stdvec(&Wire { version: ATTESTATION_VERSION, body, signature }).map_err(|_| AttestationError::Encode)
 }
 
 fn signed(body: &[u8]) -> Vec<u8> {
@@ -141,14 +146,14 @@ pub fn decode_attestation(bytes: &[u8]) -> Result<AttestationDoc, AttestationErr
 
 fn decode(bytes: &[u8]) -> Result<(AttestationDoc, Wire), AttestationError> {
     if bytes.len() > MAX_ATTESTATION_BYTES {
-        return Err(AttestationError::Malformed(WireError::TooLarge { len: bytes.len(), max: MAX_ATTESTATION_BYTES }));
+        return Err(AttestationError::TooLarge(bytes.len()));
     }
-    let version = *bytes.first().ok_or(AttestationError::Malformed(WireError::Empty))?;
+    let version = *bytes.first().ok_or(AttestationError::Malformed(StrictError::Malformed("attestation")))?;
     if version != ATTESTATION_VERSION {
         return Err(AttestationError::UnsupportedVersion(version));
     }
-    let wire: Wire = strict(bytes, "attestation").map_err(AttestationError::Malformed)?;
-    let doc: AttestationDoc = strict(&wire.body, "attestation body").map_err(AttestationError::Malformed)?;
+    let wire: Wire = decode_strict(bytes, "attestation").map_err(AttestationError::Malformed)?;
+    let doc: AttestationDoc = decode_strict(&wire.body, "attestation body").map_err(AttestationError::Malformed)?;
     Ok((doc, wire))
 }
 
@@ -203,7 +208,7 @@ mod tests {
     fn verify_and_reject() {
         let key = SigningKey::from_bytes(&[9; 32]);
         let trusted = AcceptDev::WithKey(key.verifying_key().to_bytes());
-        let bytes = sign(&key, &doc()).unwrap();
+        let bytes = sign_dev_attestation(&key, &doc()).unwrap();
         assert_eq!(verify_attestation(&bytes, &[[6; 32]], trusted, &[7; 32]).unwrap(), doc());
         assert_eq!(verify_attestation(&bytes, &[[6; 32]], trusted, &[8; 32]), Err(AttestationError::WrongNonce));
         assert!(matches!(
@@ -218,11 +223,11 @@ mod tests {
         assert_eq!(verify_attestation(&bytes, &[[6; 32]], other, &[7; 32]), Err(AttestationError::BadSignature));
         let mut quiet = doc();
         quiet.notice = String::new();
-        let quiet = sign(&key, &quiet).unwrap();
+        let quiet = sign_dev_attestation(&key, &quiet).unwrap();
         assert_eq!(verify_attestation(&quiet, &[[6; 32]], trusted, &[7; 32]), Err(AttestationError::MissingNotice));
         let mut nitro = doc();
         nitro.tee_mode = TeeMode::Nitro;
-        let nitro = sign(&key, &nitro).unwrap();
+        let nitro = sign_dev_attestation(&key, &nitro).unwrap();
         assert_eq!(verify_attestation(&nitro, &[[6; 32]], trusted, &[7; 32]), Err(AttestationError::NitroUnsupported));
         for i in 0..bytes.len() {
             let mut t = bytes.clone();

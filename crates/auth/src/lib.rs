@@ -5,6 +5,11 @@
 //! then name that key's issuer and audience: a key of issuer A never vouches for a token
 //! that claims issuer B. `alg: none`, HS*/RS* and anything else outside the allow-list are
 //! refused before any key is looked at.
+//!
+//! The wallet server and the encryption proxy each verify tokens themselves with this.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 use std::path::Path;
 

@@ -34,7 +34,7 @@ impl WalletId {
 
     /// Length-prefixed bytes, so the id can sit next to other fields in hashed or
     /// authenticated data without ambiguity.
-    pub(crate) fn framed(&self) -> Vec<u8> {
+    pub fn framed(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + self.0.len());
         // At most 64 bytes, so one length byte.
         out.push(self.0.len() as u8);
