@@ -34,7 +34,7 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
         CeremonyOp::Sign { share, epoch, payload, allow_raw_digest, expected_digest } => {
             let share = enclave.sealer.open(&share, wallet, epoch)?;
             own_index(me, share.index())?;
-            let request = payload.sign_request(&share, allow_raw_digest)?;
+            let request = payload.sign_request(&share.public_package().wallet_key(), allow_raw_digest)?;
             let digest = binding::sign_digest(wallet, &request).map_err(|e| EnclaveError::BadRequest(e.to_string()))?;
             if expected_digest.is_some_and(|d| d != digest) {
                 return Err(EnclaveError::DigestMismatch);
