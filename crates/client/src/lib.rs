@@ -8,6 +8,8 @@
 //! - [`api`]: the wallet server's HTTP API, typed ([`ApiClient`]).
 //! - [`ceremony`]: attestation and setup checks, then the device's parties over the relay.
 //! - [`ops`]: wallet operations (create, sign, refresh, reshare, confirm), one ceremony each.
+//! - [`wallet`]: [`Wallets`], those operations with the keystore and the two-phase epoch
+//!   rules, and [`Wallets::reconcile`] after a crash.
 //! - [`input`]: what wallets hand over (JSON transaction requests, typed data, messages,
 //!   Solana transactions, PSBTs) parsed into the payloads the enclave signs.
 //! - [`digest`]: exactly what each payload signs, by the enclave's own code path.
@@ -28,6 +30,8 @@ pub mod input;
 pub mod keystore;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod ops;
+#[cfg(unix)]
+pub mod wallet;
 
 pub use api::{ApiClient, ApiError};
 pub use artifact::{Artifact, ArtifactError, Signed, assemble};
@@ -40,3 +44,5 @@ pub use keystore::KeystoreError;
 pub use keystore::{EpochState, Keystore};
 #[cfg(not(target_arch = "wasm32"))]
 pub use ops::{Device, Holding};
+#[cfg(unix)]
+pub use wallet::{Reconciled, WalletError, Wallets};
