@@ -2,6 +2,7 @@
 //! crates.
 
 mod demo;
+mod digest;
 mod relay;
 mod server;
 
@@ -32,6 +33,10 @@ enum Command {
     /// Run the wallet server's HTTP API (accounts, devices, wallets, audit log) on SQLite
     /// or PostgreSQL.
     Server(server::ServerArgs),
+    /// Print exactly what a payload would sign, without signing: the EVM signing hash, the
+    /// EIP-712 digest with its domain separator and struct hash, the Solana message bytes,
+    /// each PSBT input's sighash. The same code computes it as in the enclave.
+    Digest(digest::DigestArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -70,6 +75,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("tssw audit verify: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Digest(args) => match digest::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw digest: {e}");
                 ExitCode::FAILURE
             }
         },
