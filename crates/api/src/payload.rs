@@ -72,6 +72,30 @@ pub enum ChainPayload {
         /// The digest.
         digest: [u8; 32],
     },
+    /// The test signature that confirms a new epoch (invariant 6): a digest the enclave
+    /// computes itself from the wallet's group key and the epoch ([`epoch_check_digest`]),
+    /// so confirming an epoch never lets the host choose what gets signed. The enclave
+    /// refuses it unless `epoch` is its share's.
+    EpochCheck {
+        /// The epoch being confirmed.
+        epoch: u64,
+    },
+}
+
+const EPOCH_CHECK: &[u8] = b"tssw/api/v1/epoch-check\0";
+
+/// What the epoch-confirmation signature signs: SHA-256 over a domain tag, the group key
+/// and the epoch. No chain accepts it as a transaction or message hash of anything.
+pub fn epoch_check_digest(public_key: &tssw_protocol::PublicKey, epoch: u64) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let key = public_key.to_bytes();
+    Sha256::new()
+        .chain_update(EPOCH_CHECK)
+        .chain_update([u8::try_from(key.len()).unwrap_or(u8::MAX)])
+        .chain_update(&key)
+        .chain_update(epoch.to_be_bytes())
+        .finalize()
+        .into()
 }
 
 /// Why a payload was refused.
@@ -124,7 +148,7 @@ impl ChainPayload {
                 Some(Scheme::Ed25519)
             }
             Self::BitcoinPsbtInput { .. } => Some(Scheme::Bip340),
-            Self::RawDigest { .. } => None,
+            Self::RawDigest { .. } | Self::EpochCheck { .. } => None,
         }
     }
 
@@ -210,16 +234,23 @@ impl ChainPayload {
                     signer: public_key.clone(),
                 })
             }
-            Self::RawDigest { digest } => Ok(ParsedPayload {
-                request: match key.scheme() {
-                    Scheme::Ecdsa => SignRequest::Ecdsa { prehash: *digest, derivation_path: None },
-                    Scheme::Ed25519 => SignRequest::Ed25519 { message: digest.to_vec() },
-                    Scheme::Bip340 => SignRequest::Bip340 { sighash: *digest, merkle_root: None },
-                },
+            Self::RawDigest { digest } => {
+                Ok(ParsedPayload { request: raw(key.scheme(), *digest), chain: None, signer: public_key.clone() })
+            }
+            Self::EpochCheck { epoch } => Ok(ParsedPayload {
+                request: raw(key.scheme(), epoch_check_digest(public_key, *epoch)),
                 chain: None,
                 signer: public_key.clone(),
             }),
         }
+    }
+}
+
+fn raw(scheme: Scheme, digest: [u8; 32]) -> SignRequest {
+    match scheme {
+        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: digest, derivation_path: None },
+        Scheme::Ed25519 => SignRequest::Ed25519 { message: digest.to_vec() },
+        Scheme::Bip340 => SignRequest::Bip340 { sighash: digest, merkle_root: None },
     }
 }
 
