@@ -253,3 +253,39 @@ fn raw(scheme: Scheme, digest: [u8; 32]) -> SignRequest {
         Scheme::Bip340 => SignRequest::Bip340 { sighash: digest, merkle_root: None },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use tssw_protocol::testing;
+
+    #[test]
+    fn requests_come_from_public_data_with_the_policy_and_scheme_checks() {
+        let ecdsa = &testing::dkg(Scheme::Ecdsa, 2, 2).unwrap()[0];
+        let key = ecdsa.public_package().wallet_key();
+        let path = "m/44/60/0/0/5".to_string();
+        let message = ChainPayload::EvmPersonalMessage { message: b"hi".to_vec(), derivation_path: Some(path.clone()) };
+        let parsed = message.parse(&key).unwrap();
+        // The signer at the path is the key the share derives there.
+        assert_eq!(parsed.signer, ecdsa.derive_public_key(&path).unwrap());
+        assert!(matches!(parsed.request, SignRequest::Ecdsa { derivation_path: Some(ref p), .. } if *p == path));
+
+        let raw = ChainPayload::RawDigest { digest: [9; 32] };
+        assert!(matches!(raw.sign_request(&key, false), Err(PayloadError::RawDigestDisabled)));
+        assert!(matches!(
+            raw.sign_request(&key, true),
+            Ok(SignRequest::Ecdsa { prehash, derivation_path: None }) if prehash == [9; 32]
+        ));
+        let ed = testing::dkg(Scheme::Ed25519, 2, 2).unwrap()[0].public_package().wallet_key();
+        assert!(matches!(
+            message.sign_request(&ed, false),
+            Err(PayloadError::WrongScheme { payload: Scheme::Ecdsa, share: Scheme::Ed25519 })
+        ));
+        let bip340 = testing::dkg(Scheme::Bip340, 2, 2).unwrap()[0].public_package().wallet_key();
+        let no_internal = WalletKey::new(bip340.public_key().clone(), None, None).unwrap();
+        let psbt = ChainPayload::BitcoinPsbtInput { psbt: vec![], input: 0 };
+        assert!(matches!(psbt.sign_request(&no_internal, false), Err(PayloadError::Key(_))));
+        assert!(matches!(psbt.sign_request(&bip340, false), Err(PayloadError::Chain(_))));
+    }
+}

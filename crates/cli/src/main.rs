@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod demo;
 mod dev;
+mod digest;
 mod enclave;
 mod relay;
 mod server;
@@ -36,6 +37,10 @@ enum Command {
     /// Run the wallet server's HTTP API (accounts, devices, wallets, audit log) on SQLite
     /// or PostgreSQL.
     Server(server::ServerArgs),
+    /// Print exactly what a payload would sign, without signing: the EVM signing hash, the
+    /// EIP-712 digest with its domain separator and struct hash, the Solana message bytes,
+    /// each PSBT input's sighash. The same code computes it as in the enclave.
+    Digest(digest::DigestArgs),
     /// Run the whole service side on loopback — enclave (dev backend, not a hardware TEE),
     /// relay and wallet server on SQLite — and write a client config for the other commands.
     Dev(dev::DevArgs),
@@ -82,6 +87,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("tssw audit verify: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Digest(args) => match digest::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw digest: {e}");
                 ExitCode::FAILURE
             }
         },
