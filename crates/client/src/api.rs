@@ -127,7 +127,7 @@ impl ApiClient {
             }
             match req.send().await {
                 Ok(r) => break r,
-                Err(e) if attempt == 0 && (e.is_connect() || e.is_request()) => attempt += 1,
+                Err(e) if attempt == 0 && never_answered(&e) => attempt += 1,
                 Err(e) => return Err(unreachable(e)),
             }
         };
@@ -262,6 +262,16 @@ fn refusal(status: StatusCode, body: &[u8]) -> ApiError {
             message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
         },
     }
+}
+
+/// The request failed before any answer (so a retry with the same key is safe and useful).
+fn never_answered(e: &reqwest::Error) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    let connect = e.is_connect();
+    // The browser's fetch does not tell a refused connection apart.
+    #[cfg(target_arch = "wasm32")]
+    let connect = false;
+    connect || e.is_request()
 }
 
 fn idempotency_key() -> String {
