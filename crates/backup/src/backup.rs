@@ -262,3 +262,28 @@ pub async fn change_passcode(
         verifier: keys.verifier,
     })
 }
+
+/// Opens an EPS envelope given the OPRF output and the passcode's Argon2id output
+/// (`kdf::argon2id(passcode, kdf::passcode_salt(info), Interactive)`), computed elsewhere.
+/// It is exactly what anyone holding the EPS key (`OprfKey::evaluate_unblinded`) and the
+/// envelope can compute offline from the public key schedule in [`crate::kdf`]; devices use
+/// [`restore`]. Tests use it to play the attackers of SECURITY.md.
+#[doc(hidden)]
+pub fn open_with_oprf_output(
+    envelope: &[u8],
+    expected: &WalletMeta,
+    oprf_output: &[u8; 64],
+    pw: Option<&Key>,
+) -> Result<KeyShare, BackupError> {
+    let envelope = Envelope::decode(envelope)?;
+    expected.expect(envelope.meta())?;
+    let Wrapping::Eps { registration, salt, .. } = envelope.wrapping() else {
+        return Err(BackupError::WrongWrapping {
+            expected: "by the encryption proxy",
+            found: envelope.wrapping().name(),
+        });
+    };
+    let keys = kdf::eps_keys(oprf_output, pw, registration, salt)?;
+    let data_key = envelope.open_key(&keys.kek)?.ok_or(BackupError::WrongSecret { attempts_left: None })?;
+    envelope.open_share(&data_key)
+}

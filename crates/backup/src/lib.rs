@@ -36,7 +36,7 @@ pub mod oprf;
 pub mod recovery;
 mod secret;
 
-pub use backup::{PreparedBackup, change_passcode, create_backup, restore};
+pub use backup::{PreparedBackup, change_passcode, create_backup, open_with_oprf_output, restore};
 pub use client::{EpsClient, EpsClientError};
 pub use envelope::{Envelope, EnvelopeInfo, FORMAT_VERSION, MAX_ENVELOPE_BYTES, WalletMeta, Wrapping};
 pub use error::BackupError;
