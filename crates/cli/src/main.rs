@@ -2,6 +2,7 @@
 //! crates.
 
 mod demo;
+mod eps;
 mod relay;
 mod server;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Run the wallet server's HTTP API (accounts, devices, wallets, audit log) on SQLite
     /// or PostgreSQL.
     Server(server::ServerArgs),
+    /// Run the encryption proxy service (EPS) that hardens backup passcodes and wraps
+    /// backup keys; `tssw eps unlock` resets a locked backup.
+    Eps(eps::EpsArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -70,6 +74,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("tssw audit verify: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Eps(args) => match eps::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw eps: {e}");
                 ExitCode::FAILURE
             }
         },
