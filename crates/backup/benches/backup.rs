@@ -58,7 +58,8 @@ fn backups(c: &mut Criterion) {
         group.bench_function(format!("create/{label}"), |b| {
             b.iter(|| {
                 n += 1;
-                let meta = WalletMeta::of_share(WalletId::new(format!("w-create-{label}-{n}")).unwrap(), &share).unwrap();
+                let meta =
+                    WalletMeta::of_share(WalletId::new(format!("w-create-{label}-{n}")).unwrap(), &share).unwrap();
                 bench.rt.block_on(create_backup(&share, &meta, &bench.client, passcode.as_ref())).unwrap()
             });
         });
@@ -66,7 +67,9 @@ fn backups(c: &mut Criterion) {
         let prepared = bench.rt.block_on(create_backup(&share, &meta, &bench.client, passcode.as_ref())).unwrap();
         eprintln!("envelope ({label}): {} bytes", prepared.envelope().len());
         group.bench_function(format!("restore/{label}"), |b| {
-            b.iter(|| bench.rt.block_on(restore(prepared.envelope(), &meta, &bench.client, passcode.as_ref())).unwrap());
+            b.iter(|| {
+                bench.rt.block_on(restore(prepared.envelope(), &meta, &bench.client, passcode.as_ref())).unwrap()
+            });
         });
     }
     group.finish();

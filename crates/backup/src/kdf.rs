@@ -43,11 +43,11 @@ pub type Key = Zeroizing<[u8; 32]>;
 /// stored backup cannot be edited to a cheaper cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Argon2Profile {
-    /// 19 MiB, 2 passes, 1 lane (OWASP's minimum for Argon2id; ≈ 140 ms here). For EPS
+    /// 19 MiB, 2 passes, 1 lane (OWASP's minimum for Argon2id; ≈ 38 ms on this project's 2-core bench machine). For EPS
     /// passcodes, whose guesses are online-only anyway, and for generated recovery codes,
     /// whose 125 bits need no stretching.
     Interactive,
-    /// 64 MiB, 3 passes, 1 lane (≈ 0.7 s here). For recovery passphrases, which the cloud
+    /// 64 MiB, 3 passes, 1 lane (about 5× the interactive cost). For recovery passphrases, which the cloud
     /// provider could guess offline.
     Sensitive,
 }

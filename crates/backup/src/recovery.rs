@@ -9,7 +9,7 @@
 //! strength — there is no lockout without an online party. EPS backups make the opposite
 //! trade: online-only guessing with a lockout, but they need the service.
 //!
-//! These calls run Argon2id on the calling thread (≈ 0.1–0.7 s); from async code use
+//! These calls run Argon2id on the calling thread (tens to a few hundred ms); from async code use
 //! `spawn_blocking`.
 
 use rand_core::RngCore;

@@ -94,13 +94,6 @@ struct UnlockArgs {
     note: String,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -135,7 +128,7 @@ fn serve(args: &RunArgs) -> Result<(), String> {
     config.account_rate = Rate { per_second: args.account_rate, burst: args.account_burst };
     config.ip_rate = Rate { per_second: args.ip_rate, burst: args.ip_burst };
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let eps = eps::Eps::open(config).await.map_err(|e| format!("cannot start the encryption proxy: {e}"))?;
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
@@ -161,7 +154,7 @@ fn run_unlock(args: &UnlockArgs) -> Result<(), String> {
         (Some(issuer), Some(subject)) => Some(Account { issuer: issuer.clone(), subject: subject.clone() }),
         _ => None,
     };
-    let reset = runtime()?
+    let reset = crate::runtime()?
         .block_on(eps::unlock(&config, &args.wallet, account.as_ref(), &args.note))
         .map_err(|e| format!("cannot unlock: {e}"))?;
     if reset.is_empty() {

@@ -135,10 +135,8 @@ impl CloudKit {
         if status != 200 {
             // Request-level errors carry the same serverErrorCode shape.
             let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-            if let Some(e) = parsed.as_ref().and_then(|v| record_error(v, "")) {
-                if matches!(e, CloudError::Unauthorized(_)) {
-                    return Err(e);
-                }
+            if let Some(e @ CloudError::Unauthorized(_)) = parsed.as_ref().and_then(|v| record_error(v, "")) {
+                return Err(e);
             }
             return Err(http_error(status, &bytes));
         }

@@ -165,10 +165,10 @@ impl FromRequestParts<Arc<Eps>> for Caller {
 
 async fn ip_limit(State(eps): State<Arc<Eps>>, request: Request, next: Next) -> Response {
     // Served without connect info (in-process tests), there is no address to key on.
-    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        if !eps.limits.ip.allow(&addr.ip()) {
-            return ApiError::RateLimited.into_response();
-        }
+    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
+        && !eps.limits.ip.allow(&addr.ip())
+    {
+        return ApiError::RateLimited.into_response();
     }
     next.run(request).await
 }

@@ -199,6 +199,12 @@ pub async fn serve(
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
     let service = router(eps).into_make_service_with_connect_info::<SocketAddr>();
+    // Small answers must not wait for Nagle's algorithm to meet the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let serve = std::future::IntoFuture::into_future(axum::serve(listener, service).with_graceful_shutdown(signal));
     tokio::select! {
         result = serve => result.map_err(EpsError::Serve),

@@ -1,14 +1,31 @@
 //! Storage: one `sqlx` `Any` pool over SQLite (the embedded default, a file in the data
 //! dir) or PostgreSQL (production), with the migrations of each embedded in the binary.
 //!
+//! **Two kinds of commit.** Writes that carry key material or decide who can sign — sealed
+//! shares, epoch commits, devices, accounts, policy, backups — are *durable*: their commit
+//! reaches the disk before it returns (SQLite `synchronous=FULL` for that transaction,
+//! PostgreSQL's default). Bookkeeping — idempotency records, ceremony rows, audit entries —
+//! is committed without waiting for the disk (SQLite `synchronous=NORMAL` in WAL mode,
+//! PostgreSQL `synchronous_commit=off`): still atomic and crash-safe against a killed
+//! process, but a power loss may roll back the last moments of it. A durable commit also
+//! flushes every earlier write (one WAL), so bookkeeping is never lost *before* key
+//! material that followed it. This is what keeps a signature from waiting on six fsyncs.
+//!
 //! Only the runtime query API is used (the `query!` macros need a database at build time).
 //! Queries are written once in the dialect both accept (`$n` placeholders, BIGINT, bytes
 //! as BLOB/BYTEA); the two migration folders differ only in the bytes type.
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Row};
 
 use crate::audit::{self, AuditEntry};
+
+mod ceremonies;
+mod wallets;
+
+pub use ceremonies::{CeremonyRecord, CeremonyState, Outcome};
+pub use wallets::{StoredShare, Wallet};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,25 +61,6 @@ pub struct Device {
     pub created_at: i64,
 }
 
-/// A wallet's public record (the server share itself is sealed, elsewhere).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Wallet {
-    /// Random id.
-    pub id: String,
-    /// `ecdsa`, `ed25519` or `bip340`.
-    pub scheme: String,
-    /// Signers needed.
-    pub threshold: i64,
-    /// Share holders.
-    pub parties: i64,
-    /// The group public key, hex.
-    pub public_key: String,
-    /// The active epoch.
-    pub epoch: i64,
-    /// Seconds since the Unix epoch.
-    pub created_at: i64,
-}
-
 /// A stored response for an idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Idempotent {
@@ -80,7 +78,11 @@ pub enum Idempotent {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    sqlite: bool,
 }
+
+/// A transaction.
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,13 +108,55 @@ impl Store {
         };
         // SQLite allows one writer at a time; more connections only queue on its lock.
         let max = if sqlite { 1 } else { 16 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(&url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL: readers do not block the writer; NORMAL: see the module docs.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
         if sqlite {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         } else {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         }
-        Ok(Store { pool })
+        Ok(Store { pool, sqlite })
+    }
+
+    /// A connection for a durable transaction: begin it with `sqlx::Connection::begin`,
+    /// and hand the connection to [`Store::relax`] after the commit.
+    pub(crate) async fn durable(&self) -> Result<PoolConnection<Any>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.sqlite {
+            // Only outside a transaction may SQLite's safety level change.
+            sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Back to bookkeeping speed. A connection that missed this (an error on the way) stays
+    /// at FULL: slower, never less safe.
+    pub(crate) async fn relax(&self, mut conn: PoolConnection<Any>) -> Result<(), StoreError> {
+        if self.sqlite {
+            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// A bookkeeping transaction (see the module docs).
+    pub(crate) async fn bookkeeping(&self) -> Result<Tx<'static>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !self.sqlite {
+            sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
+        }
+        Ok(tx)
     }
 
     /// The pool, for maintenance and tests.
@@ -122,17 +166,26 @@ impl Store {
 
     /// The account for an identity provider's (issuer, subject), created on first sight.
     pub async fn account(&self, issuer: &str, subject: &str, now: i64) -> Result<String, StoreError> {
-        let id = random_id();
+        let known = sqlx::query("SELECT id FROM accounts WHERE issuer = $1 AND subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = known {
+            return Ok(row.try_get("id")?);
+        }
+        let mut conn = self.durable().await?;
         sqlx::query(
             "INSERT INTO accounts (id, issuer, subject, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (issuer, subject) DO NOTHING",
         )
-        .bind(&id)
+        .bind(random_id())
         .bind(issuer)
         .bind(subject)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
+        self.relax(conn).await?;
         let row = sqlx::query("SELECT id FROM accounts WHERE issuer = $1 AND subject = $2")
             .bind(issuer)
             .bind(subject)
@@ -149,6 +202,7 @@ impl Store {
         name: &str,
         now: i64,
     ) -> Result<Device, StoreError> {
+        let mut conn = self.durable().await?;
         sqlx::query(
             "INSERT INTO devices (id, account_id, identity_key, name, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (account_id, identity_key) DO NOTHING",
@@ -158,8 +212,9 @@ impl Store {
         .bind(identity_key.to_vec())
         .bind(name)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
+        self.relax(conn).await?;
         let row = sqlx::query(
             "SELECT id, identity_key, name, created_at FROM devices WHERE account_id = $1 AND identity_key = $2",
         )
@@ -181,6 +236,16 @@ impl Store {
         rows.iter().map(device).collect()
     }
 
+    /// Whether `identity_key` is one of the account's devices.
+    pub async fn has_device(&self, account: &str, identity_key: &[u8; 32]) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT id FROM devices WHERE account_id = $1 AND identity_key = $2")
+            .bind(account)
+            .bind(identity_key.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// One of the account's devices (`None` for another account's).
     pub async fn device(&self, account: &str, id: &str) -> Result<Option<Device>, StoreError> {
         let row =
@@ -192,51 +257,6 @@ impl Store {
         row.as_ref().map(device).transpose()
     }
 
-    /// Records a wallet for an account.
-    pub async fn insert_wallet(&self, account: &str, w: &Wallet) -> Result<(), StoreError> {
-        let public_key = hex::decode(&w.public_key).map_err(|_| StoreError::Corrupt("public key is not hex"))?;
-        sqlx::query(
-            "INSERT INTO wallets (id, account_id, scheme, threshold, parties, public_key, epoch, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&w.id)
-        .bind(account)
-        .bind(&w.scheme)
-        .bind(w.threshold)
-        .bind(w.parties)
-        .bind(public_key)
-        .bind(w.epoch)
-        .bind(w.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// The account's wallets, oldest first.
-    pub async fn wallets(&self, account: &str) -> Result<Vec<Wallet>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, scheme, threshold, parties, public_key, epoch, created_at FROM wallets \
-             WHERE account_id = $1 ORDER BY created_at, id",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(wallet).collect()
-    }
-
-    /// One of the account's wallets (`None` for another account's).
-    pub async fn wallet(&self, account: &str, id: &str) -> Result<Option<Wallet>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, scheme, threshold, parties, public_key, epoch, created_at FROM wallets \
-             WHERE account_id = $1 AND id = $2",
-        )
-        .bind(account)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(wallet).transpose()
-    }
-
     /// Reserves `key` for a request with hash `request_hash`, or reports what happened to
     /// an earlier request with the same key.
     pub async fn begin_idempotent(
@@ -246,6 +266,7 @@ impl Store {
         request_hash: &[u8; 32],
         now: i64,
     ) -> Result<Idempotent, StoreError> {
+        let mut tx = self.bookkeeping().await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency (account_id, key, request_hash, status, body, created_at) \
              VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
@@ -255,9 +276,10 @@ impl Store {
         .bind(request_hash.to_vec())
         .bind(Vec::<u8>::new())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         if inserted == 1 {
             return Ok(Idempotent::Reserved);
         }
@@ -286,24 +308,28 @@ impl Store {
         status: u16,
         body: &[u8],
     ) -> Result<(), StoreError> {
+        let mut tx = self.bookkeeping().await?;
         sqlx::query("UPDATE idempotency SET status = $1, body = $2 WHERE account_id = $3 AND key = $4")
             .bind(i64::from(status))
             .bind(body.to_vec())
             .bind(account)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Releases a reserved key whose request failed before it had a response to keep, so a
     /// retry with the same key runs again.
     pub async fn abandon_idempotent(&self, account: &str, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.bookkeeping().await?;
         sqlx::query("DELETE FROM idempotency WHERE account_id = $1 AND key = $2 AND status = 0")
             .bind(account)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -318,8 +344,9 @@ impl Store {
         now: i64,
     ) -> Result<AuditEntry, StoreError> {
         for _ in 0..AUDIT_ATTEMPTS {
+            let mut tx = self.bookkeeping().await?;
             let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
             let (seq, prev_hash) = match tail {
                 Some(row) => (row.try_get::<i64, _>("seq")? + 1, to_hash(row.try_get("hash")?)?),
@@ -337,9 +364,10 @@ impl Store {
             .bind(&entry.detail)
             .bind(entry.prev_hash.to_vec())
             .bind(entry.hash.to_vec())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+            tx.commit().await?;
             if inserted == 1 {
                 return Ok(entry);
             }
@@ -397,19 +425,6 @@ fn device(row: &AnyRow) -> Result<Device, StoreError> {
         id: row.try_get("id")?,
         identity_key: hex::encode(key),
         name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn wallet(row: &AnyRow) -> Result<Wallet, StoreError> {
-    let key: Vec<u8> = row.try_get("public_key")?;
-    Ok(Wallet {
-        id: row.try_get("id")?,
-        scheme: row.try_get("scheme")?,
-        threshold: row.try_get("threshold")?,
-        parties: row.try_get("parties")?,
-        public_key: hex::encode(key),
-        epoch: row.try_get("epoch")?,
         created_at: row.try_get("created_at")?,
     })
 }
