@@ -23,5 +23,5 @@ mod strict;
 pub use attest::{AcceptDev, AttestationDoc, AttestationError, DEV_NOTICE, TeeMode, verify_attestation};
 pub use binding::{dkg_digest, refresh_digest, reshare_digest, sign_digest};
 pub use ids::{BadWalletId, MAX_WALLET_ID_BYTES, WalletId};
-pub use payload::{ChainPayload, PayloadError, epoch_check_digest};
+pub use payload::{ChainPayload, ParsedPayload, PayloadError, epoch_check_digest};
 pub use strict::{StrictError, decode_strict};
