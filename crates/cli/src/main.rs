@@ -7,6 +7,7 @@ mod demo;
 mod dev;
 mod digest;
 mod enclave;
+mod eps;
 mod relay;
 mod server;
 
@@ -49,6 +50,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the enclave with the dev backend (not a hardware TEE) on a Unix socket.
     Enclave(enclave::EnclaveArgs),
+    /// Run the encryption proxy service (EPS) that hardens backup passcodes and wraps
+    /// backup keys; `tssw eps unlock` resets a locked backup.
+    Eps(eps::EpsArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -94,6 +98,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("tssw digest: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Eps(args) => match eps::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw eps: {e}");
                 ExitCode::FAILURE
             }
         },
