@@ -127,7 +127,7 @@ impl ApiClient {
             }
             match req.send().await {
                 Ok(r) => break r,
-                Err(e) if attempt == 0 && (e.is_connect() || e.is_request()) => attempt += 1,
+                Err(e) if attempt == 0 && retryable(&e) => attempt += 1,
                 Err(e) => return Err(unreachable(e)),
             }
         };
@@ -268,4 +268,14 @@ fn idempotency_key() -> String {
     let mut b = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
     hex::encode(b)
+}
+
+/// A failure before the server could answer. The browser's fetch does not tell connection
+/// failures apart (reqwest has no `is_connect` on wasm32), so there every request failure counts.
+fn retryable(e: &reqwest::Error) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    let connect = e.is_connect();
+    #[cfg(target_arch = "wasm32")]
+    let connect = false;
+    connect || e.is_request()
 }
