@@ -39,6 +39,7 @@ pub use seal::{SealError, SealedShare};
 pub use server::{bind, serve};
 // The wire types name these; re-exported so a host needs only this crate.
 pub use tssw_api::{
-    AcceptDev, AttestationDoc, AttestationError, ChainPayload, DEV_NOTICE, TeeMode, WalletId, verify_attestation,
+    AttestationDoc, AttestationError, ChainPayload, DEV_NOTICE, Measurement, TeeMode, TrustPolicy, WalletId,
+    verify_attestation,
 };
 pub use wire::{Began, Begin, CeremonyOp, ErrorCode, Health, NewShare, RemoteError, Request, Response, Signed};

@@ -71,7 +71,7 @@ async fn main() -> std::process::ExitCode {
         tee_mode = backend.mode().name(),
         notice = backend.notice(),
         identity = %enclave.identity(),
-        measurement = %hex::encode(backend.measurement()),
+        measurement = %backend.measurement(),
         socket = %args.socket.display(),
         "tssw-enclave listening"
     );

@@ -20,8 +20,8 @@ use tssw_protocol::{CeremonyId, PartyIndex, PublicKey, ResharePlan, Scheme, Sign
 
 use crate::seal::SealedShare;
 use tssw_api::ChainPayload;
-use tssw_api::TeeMode;
 use tssw_api::WalletId;
+use tssw_api::{Measurement, TeeMode};
 
 use crate::frame;
 
@@ -168,7 +168,7 @@ pub struct Health {
     /// The identity key that signs setups (new at every start).
     pub identity: PartyId,
     /// The measurement attestation documents carry.
-    pub measurement: [u8; 32],
+    pub measurement: Measurement,
     /// The enclave's crate version.
     pub version: String,
     /// Ceremonies prepared and not yet run.

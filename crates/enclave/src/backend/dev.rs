@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use super::{Backend, BackendError};
 use crate::seal::SealingKey;
-use tssw_api::attest::{AttestationDoc, DEV_NOTICE, TeeMode, sign_dev_attestation};
+use tssw_api::attest::{DEV_NOTICE, Measurement, TeeMode, sign_dev_attestation};
 
 /// File name of the sealing root key in the data directory.
 pub const SEALING_KEY_FILE: &str = "sealing.key";
@@ -85,22 +85,15 @@ impl Backend for DevBackend {
     fn notice(&self) -> &'static str {
         DEV_NOTICE
     }
-    fn measurement(&self) -> [u8; 32] {
-        self.measurement
+    fn measurement(&self) -> Measurement {
+        Measurement::Sha256(self.measurement)
     }
     fn sealing_key(&self) -> &SealingKey {
         &self.sealing
     }
     fn attest(&self, identity: &PartyId, nonce: &[u8; 32], now: u64) -> Result<Vec<u8>, BackendError> {
-        let doc = AttestationDoc {
-            tee_mode: TeeMode::Dev,
-            notice: DEV_NOTICE.into(),
-            identity: *identity,
-            measurement: self.measurement,
-            timestamp: now,
-            nonce: *nonce,
-        };
-        sign_dev_attestation(&self.attestation, &doc).map_err(|_| BackendError::Encode)
+        sign_dev_attestation(&self.attestation, identity, self.measurement, now, nonce)
+            .map_err(|_| BackendError::Encode)
     }
 }
 

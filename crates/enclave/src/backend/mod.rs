@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use tssw_channel::PartyId;
 
 use crate::seal::SealingKey;
-use tssw_api::TeeMode;
+use tssw_api::{Measurement, TeeMode};
 
 /// What the enclave needs from the TEE it runs in.
 pub trait Backend: Send + Sync + 'static {
@@ -21,8 +21,9 @@ pub trait Backend: Send + Sync + 'static {
     /// A plain statement of what this backend is ([`crate::DEV_NOTICE`] for dev).
     fn notice(&self) -> &'static str;
 
-    /// SHA-256 of the running enclave program (dev: the binary; Nitro: PCR0).
-    fn measurement(&self) -> [u8; 32];
+    /// The measurement of the running enclave program (dev: SHA-256 of the binary; Nitro:
+    /// PCR0/1/2 as the NSM reports them).
+    fn measurement(&self) -> Measurement;
 
     /// The root key that seals shares. The same across restarts of the same deployment,
     /// so blobs sealed before a restart still open.
