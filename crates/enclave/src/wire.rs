@@ -65,6 +65,16 @@ pub enum Request {
         /// The ceremony id from [`Began`].
         ceremony: CeremonyId,
     },
+    /// Nitro: an attestation document with a fresh recipient public key, for KMS's
+    /// `Recipient` parameter (the first half of releasing the sealing key).
+    KmsRecipient,
+    /// Nitro: KMS's `CiphertextForRecipient` for that document; the enclave opens it and
+    /// installs the sealing root key inside.
+    KmsRelease {
+        /// CMS EnvelopedData from KMS `Decrypt` or `GenerateDataKey`.
+        #[serde(with = "serde_bytes")]
+        ciphertext_for_recipient: Vec<u8>,
+    },
 }
 
 /// Everything the enclave needs to prepare one ceremony.
@@ -154,6 +164,14 @@ pub enum Response {
     Reshared(Option<NewShare>),
     /// Answer to [`Request::Abandon`].
     Abandoned,
+    /// Answer to [`Request::KmsRecipient`].
+    KmsRecipient {
+        /// The attestation document (its `public_key` is the recipient key).
+        #[serde(with = "serde_bytes")]
+        document: Vec<u8>,
+    },
+    /// Answer to [`Request::KmsRelease`]: the sealing key is installed.
+    Unlocked,
     /// The request failed.
     Error(RemoteError),
 }
@@ -173,6 +191,8 @@ pub struct Health {
     pub version: String,
     /// Ceremonies prepared and not yet run.
     pub pending: u32,
+    /// The sealing key is there (dev: always; Nitro: after the KMS exchange).
+    pub unlocked: bool,
 }
 
 /// A prepared ceremony.
@@ -266,6 +286,8 @@ pub enum ErrorCode {
     Backend,
     /// Anything else.
     Internal,
+    /// No sealing key yet (Nitro, before the KMS exchange).
+    Locked,
 }
 
 impl Request {

@@ -88,8 +88,8 @@ impl Backend for DevBackend {
     fn measurement(&self) -> Measurement {
         Measurement::Sha256(self.measurement)
     }
-    fn sealing_key(&self) -> &SealingKey {
-        &self.sealing
+    fn sealing_key(&self) -> Option<&SealingKey> {
+        Some(&self.sealing)
     }
     fn attest(&self, identity: &PartyId, nonce: &[u8; 32], now: u64) -> Result<Vec<u8>, BackendError> {
         sign_dev_attestation(&self.attestation, identity, self.measurement, now, nonce)
