@@ -7,6 +7,7 @@
 //! - [`payload`]: the structured chain payloads a wallet signs. The enclave and the client
 //!   derive the same `SignRequest` from one, each by itself.
 //! - [`attest`]: the enclave's attestation document and the client's verifier for it.
+//! - [`http`]: the wallet server's JSON request and response bodies.
 //! - [`decode_strict`]: canonical postcard decoding for bytes from outside.
 
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@
 
 pub mod attest;
 pub mod binding;
+pub mod http;
 mod ids;
 pub mod payload;
 mod strict;
@@ -24,5 +26,5 @@ pub use attest::{
 };
 pub use binding::{dkg_digest, refresh_digest, reshare_digest, sign_digest};
 pub use ids::{BadWalletId, MAX_WALLET_ID_BYTES, WalletId};
-pub use payload::{ChainPayload, PayloadError};
+pub use payload::{ChainPayload, PayloadError, epoch_check_digest};
 pub use strict::{StrictError, decode_strict};

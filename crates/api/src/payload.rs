@@ -71,6 +71,26 @@ pub enum ChainPayload {
         /// The digest.
         digest: [u8; 32],
     },
+    /// The test signature that confirms a new epoch (invariant 6): a digest the enclave
+    /// computes itself from the share's group key and epoch ([`epoch_check_digest`]), so
+    /// confirming an epoch never lets the host choose what gets signed.
+    EpochCheck,
+}
+
+const EPOCH_CHECK: &[u8] = b"tssw/api/v1/epoch-check\0";
+
+/// What the epoch-confirmation signature signs: SHA-256 over a domain tag, the group key
+/// and the epoch. No chain accepts it as a transaction or message hash of anything.
+pub fn epoch_check_digest(public_key: &tssw_protocol::PublicKey, epoch: u64) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let key = public_key.to_bytes();
+    Sha256::new()
+        .chain_update(EPOCH_CHECK)
+        .chain_update([u8::try_from(key.len()).unwrap_or(u8::MAX)])
+        .chain_update(&key)
+        .chain_update(epoch.to_be_bytes())
+        .finalize()
+        .into()
 }
 
 /// Why a payload was refused.
@@ -110,7 +130,7 @@ impl ChainPayload {
                 Some(Scheme::Ed25519)
             }
             Self::BitcoinPsbtInput { .. } => Some(Scheme::Bip340),
-            Self::RawDigest { .. } => None,
+            Self::RawDigest { .. } | Self::EpochCheck => None,
         }
     }
 
@@ -176,12 +196,17 @@ impl ChainPayload {
                 if !allow_raw_digest {
                     return Err(PayloadError::RawDigestDisabled);
                 }
-                Ok(match share.scheme() {
-                    Scheme::Ecdsa => SignRequest::Ecdsa { prehash: *digest, derivation_path: None },
-                    Scheme::Ed25519 => SignRequest::Ed25519 { message: digest.to_vec() },
-                    Scheme::Bip340 => SignRequest::Bip340 { sighash: *digest, merkle_root: None },
-                })
+                Ok(raw(share.scheme(), *digest))
             }
+            Self::EpochCheck => Ok(raw(share.scheme(), epoch_check_digest(&public_key, share.epoch()))),
         }
+    }
+}
+
+fn raw(scheme: Scheme, digest: [u8; 32]) -> SignRequest {
+    match scheme {
+        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: digest, derivation_path: None },
+        Scheme::Ed25519 => SignRequest::Ed25519 { message: digest.to_vec() },
+        Scheme::Bip340 => SignRequest::Bip340 { sighash: digest, merkle_root: None },
     }
 }

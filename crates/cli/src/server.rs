@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use tssw_server::{AppState, Authenticator, DevIssuer, IssuerConfig, Store};
+use tssw_enclave::EnclaveClient;
+use tssw_server::{AppState, Authenticator, Ceremonies, CeremonyLimits, DevIssuer, IssuerConfig, RelayIssuer, Store};
 
 /// Flags of `tssw server`.
 #[derive(Args, Debug)]
@@ -30,6 +31,52 @@ pub(crate) struct ServerArgs {
     /// the subject `dev`. For a developer machine only.
     #[arg(long, env = "TSSW_DEV_ISSUER")]
     dev_issuer: bool,
+    /// The enclave's Unix socket. Without it the server runs no ceremonies (those
+    /// endpoints answer 503) and serves the rest.
+    #[arg(long, env = "TSSW_ENCLAVE_SOCKET", requires = "relay_url")]
+    enclave_socket: Option<PathBuf>,
+    /// Relay base URL (ws://…) handed to clients; repeat for several relay nodes sharing
+    /// one backend, in order of preference.
+    #[arg(long = "relay-url", env = "TSSW_RELAY_URLS", value_delimiter = ',')]
+    relay_url: Vec<String>,
+    /// Relay URL the enclave connects to (default: the first --relay-url).
+    #[arg(long, env = "TSSW_ENCLAVE_RELAY_URL")]
+    enclave_relay_url: Option<String>,
+    /// The relay-token signing key (32-byte Ed25519 seed, mode 0600; created if missing).
+    /// Relays are started with its public key, which this command prints.
+    #[arg(long, env = "TSSW_RELAY_KEY_FILE")]
+    relay_key_file: Option<PathBuf>,
+    /// Ceremonies one account may run at once.
+    #[arg(long, env = "TSSW_MAX_CEREMONIES_PER_ACCOUNT", default_value_t = 8)]
+    max_ceremonies_per_account: i64,
+    /// Seconds a ceremony setup stays valid.
+    #[arg(long, env = "TSSW_CEREMONY_TTL_SECS", default_value_t = 120)]
+    ceremony_ttl_secs: u64,
+}
+
+impl ServerArgs {
+    /// The ceremony machinery, when an enclave is configured.
+    fn ceremonies(&self) -> Result<Option<Ceremonies>, String> {
+        let Some(socket) = &self.enclave_socket else { return Ok(None) };
+        let key_file = self
+            .relay_key_file
+            .as_ref()
+            .ok_or("--enclave-socket needs --relay-key-file (the relay-token signing key)")?;
+        let seed = tssw_keyfile::load_or_create(key_file).map_err(|e| format!("relay token key: {e}"))?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        println!("relay token key (start relays with --issuer-key): {}", hex::encode(key.verifying_key().as_bytes()));
+        let first = self.relay_url.first().ok_or("--enclave-socket needs at least one --relay-url")?;
+        let enclave_url = self.enclave_relay_url.clone().unwrap_or_else(|| first.clone());
+        let limits = CeremonyLimits {
+            per_account: self.max_ceremonies_per_account,
+            ttl: std::time::Duration::from_secs(self.ceremony_ttl_secs),
+        };
+        Ok(Some(Ceremonies::new(
+            EnclaveClient::new(socket),
+            RelayIssuer::new(key, self.relay_url.clone(), enclave_url),
+            limits,
+        )))
+    }
 }
 
 /// Flags of `tssw audit verify`.
@@ -81,7 +128,13 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
             let token = dev.mint("dev", now(), 24 * 3_600).map_err(|e| format!("cannot mint a dev token: {e}"))?;
             println!("dev token (subject `dev`, 24 h; dev issuer, not for production): {token}");
         }
-        let app = tssw_server::router(Arc::new(AppState { store, auth: Authenticator::new(issuers) }));
+        let ceremonies = args.ceremonies()?.map(Arc::new);
+        if ceremonies.is_none() {
+            tracing::warn!(
+                "no --enclave-socket: this server runs no ceremonies (create, sign, refresh and reshare answer 503)"
+            );
+        }
+        let app = tssw_server::router(Arc::new(AppState { store, auth: Authenticator::new(issuers), ceremonies }));
         axum::serve(listener, app)
             .with_graceful_shutdown(crate::relay::shutdown_signal())
             .await

@@ -10,10 +10,12 @@
 
 pub mod api;
 pub mod audit;
+pub mod ceremony;
 pub mod error;
 pub mod openapi;
 pub mod store;
 
 pub use api::{AppState, router};
+pub use ceremony::{Ceremonies, CeremonyLimits, RelayIssuer};
 pub use store::Store;
 pub use tssw_auth::{Authenticator, DevIssuer, IssuerConfig};

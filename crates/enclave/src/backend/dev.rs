@@ -5,22 +5,19 @@
 //!   place, which fails rather than overwrites if another process won the race), refused
 //!   when its permissions are wider than 0600 or the directory is group/other-writable.
 //! - Attestation key: `<data dir>/attestation.key`, an Ed25519 seed kept the same way. Its
-//!   public half is what a dev verifier must be told to trust ([`crate::AcceptDev`]).
+//!   public half is what a dev verifier must be told to trust ([`tssw_api::TrustPolicy::dev`]).
 //! - Measurement: SHA-256 of the running binary (`std::env::current_exe`).
 //!
 //! Anyone who can read the data directory can unseal every share and forge attestations:
 //! this backend exists so the whole system runs on a laptop and in CI.
 
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 use tssw_channel::PartyId;
-use zeroize::Zeroizing;
 
 use super::{Backend, BackendError};
 use crate::seal::SealingKey;
@@ -50,9 +47,9 @@ impl std::fmt::Debug for DevBackend {
 impl DevBackend {
     /// Loads (or creates) the keys in `data_dir` and measures the running binary.
     pub fn open(data_dir: &Path) -> Result<DevBackend, BackendError> {
-        prepare_dir(data_dir)?;
-        let sealing = load_or_create(&data_dir.join(SEALING_KEY_FILE))?;
-        let attestation = load_or_create(&data_dir.join(ATTESTATION_KEY_FILE))?;
+        tssw_keyfile::prepare_dir(data_dir)?;
+        let sealing = tssw_keyfile::load_or_create(&data_dir.join(SEALING_KEY_FILE))?;
+        let attestation = tssw_keyfile::load_or_create(&data_dir.join(ATTESTATION_KEY_FILE))?;
         let exe = std::env::current_exe().map_err(|e| BackendError::Io {
             what: "locating",
             path: "current_exe".into(),
@@ -73,7 +70,7 @@ impl DevBackend {
     /// Reads the dev attestation public key from a data directory, for the host and tests
     /// that hand it to a verifier. Same permission checks as the enclave's own.
     pub fn read_attestation_public_key(data_dir: &Path) -> Result<[u8; 32], BackendError> {
-        let seed = read_key(&data_dir.join(ATTESTATION_KEY_FILE))?;
+        let seed = tssw_keyfile::read(&data_dir.join(ATTESTATION_KEY_FILE))?;
         Ok(SigningKey::from_bytes(&seed).verifying_key().to_bytes())
     }
 }
@@ -112,106 +109,19 @@ pub fn measure(path: &Path) -> Result<[u8; 32], BackendError> {
     }
 }
 
-fn prepare_dir(dir: &Path) -> Result<(), BackendError> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| BackendError::Io {
-        what: "creating",
-        path: dir.to_owned(),
-        kind: e.kind(),
-    })?;
-    let meta = std::fs::metadata(dir).map_err(|e| BackendError::Io {
-        what: "inspecting",
-        path: dir.to_owned(),
-        kind: e.kind(),
-    })?;
-    // Others who can write the directory can swap the key files.
-    if meta.mode() & 0o022 != 0 {
-        return Err(BackendError::Permissions { path: dir.to_owned(), mode: meta.mode() & 0o7777 });
-    }
-    Ok(())
-}
-
-fn load_or_create(path: &Path) -> Result<Zeroizing<[u8; 32]>, BackendError> {
-    match read_key(path) {
-        Err(BackendError::Io { kind: std::io::ErrorKind::NotFound, .. }) => {}
-        other => return other,
-    }
-    let mut key = Zeroizing::new([0u8; 32]);
-    rand_core::OsRng.fill_bytes(key.as_mut_slice());
-    let mut suffix = [0u8; 8];
-    rand_core::OsRng.fill_bytes(&mut suffix);
-    let tmp = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
-    let io = |what, p: &Path, e: std::io::Error| BackendError::Io { what, path: p.to_owned(), kind: e.kind() };
-    let written = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        file.write_all(key.as_slice())?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io("writing", &tmp, e));
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            if let Some(dir) = path.parent() {
-                File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing", dir, e))?;
-            }
-            tracing::info!(path = %path.display(), "created a new dev key file");
-            Ok(key)
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path),
-        Err(e) => Err(io("creating", path, e)),
-    }
-}
-
-fn read_key(path: &Path) -> Result<Zeroizing<[u8; 32]>, BackendError> {
-    let p = || path.to_owned();
-    let meta = std::fs::symlink_metadata(path).map_err(|e| BackendError::Io {
-        what: "inspecting",
-        path: p(),
-        kind: e.kind(),
-    })?;
-    if !meta.file_type().is_file() {
-        return Err(BackendError::BadKeyFile { path: p(), why: "not a regular file" });
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(BackendError::Permissions { path: p(), mode: meta.mode() & 0o7777 });
-    }
-    let mut file = File::open(path).map_err(|e| BackendError::Io { what: "opening", path: p(), kind: e.kind() })?;
-    let mut bytes = Zeroizing::new(Vec::with_capacity(33));
-    // One byte more than a key, to notice a longer file without reading all of it.
-    (&mut file).take(33).read_to_end(&mut bytes).map_err(|e| BackendError::Io {
-        what: "reading",
-        path: p(),
-        kind: e.kind(),
-    })?;
-    let key: [u8; 32] =
-        bytes.as_slice().try_into().map_err(|_| BackendError::BadKeyFile { path: p(), why: "not 32 bytes" })?;
-    Ok(Zeroizing::new(key))
-}
-
 /// A fresh private temporary directory (tests of this crate and of its users).
 #[doc(hidden)]
 pub fn temp_dir(label: &str) -> Result<PathBuf, BackendError> {
-    let mut suffix = [0u8; 8];
-    rand_core::OsRng.fill_bytes(&mut suffix);
-    let dir = std::env::temp_dir().join(format!("tssw-{label}-{}", hex::encode(suffix)));
-    DirBuilder::new().mode(0o700).create(&dir).map_err(|e| BackendError::Io {
-        what: "creating",
-        path: dir.clone(),
-        kind: e.kind(),
-    })?;
-    Ok(dir)
+    Ok(tssw_keyfile::temp_dir(label)?)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     use super::*;
+    use tssw_keyfile::KeyFileError;
 
     #[test]
     fn keys_persist_with_0600_and_wider_is_refused() {
@@ -232,30 +142,25 @@ mod tests {
 
         let sealing = data.join(SEALING_KEY_FILE);
         std::fs::set_permissions(&sealing, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(matches!(DevBackend::open(&data), Err(BackendError::Permissions { mode: 0o640, .. })));
+        assert!(matches!(
+            DevBackend::open(&data),
+            Err(BackendError::KeyFile(KeyFileError::Permissions { mode: 0o640, .. }))
+        ));
         std::fs::set_permissions(&sealing, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(&sealing, [1u8; 31]).unwrap();
-        assert!(matches!(DevBackend::open(&data), Err(BackendError::BadKeyFile { why: "not 32 bytes", .. })));
+        assert!(matches!(
+            DevBackend::open(&data),
+            Err(BackendError::KeyFile(KeyFileError::BadKeyFile { why: "not 32 bytes", .. }))
+        ));
         std::fs::remove_file(&sealing).unwrap();
         std::os::unix::fs::symlink(data.join(ATTESTATION_KEY_FILE), &sealing).unwrap();
-        assert!(matches!(DevBackend::open(&data), Err(BackendError::BadKeyFile { why: "not a regular file", .. })));
+        assert!(matches!(
+            DevBackend::open(&data),
+            Err(BackendError::KeyFile(KeyFileError::BadKeyFile { why: "not a regular file", .. }))
+        ));
         std::fs::remove_file(&sealing).unwrap();
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(matches!(DevBackend::open(&data), Err(BackendError::Permissions { .. })));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn racing_creators_agree() {
-        let dir = temp_dir("dev-race").unwrap();
-        let path = dir.join("k.key");
-        let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| *load_or_create(&path).unwrap())).collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert!(keys.windows(2).all(|w| w[0] == w[1]));
-        // No temporary files left behind.
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        assert!(matches!(DevBackend::open(&data), Err(BackendError::KeyFile(KeyFileError::Permissions { .. }))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

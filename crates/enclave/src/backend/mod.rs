@@ -61,22 +61,9 @@ pub enum BackendError {
         /// The error kind (the message may hold nothing secret, but keep it short).
         kind: std::io::ErrorKind,
     },
-    /// A key file or the data directory is readable or writable by others.
-    #[error("{} has mode {mode:o}; refusing to use it (the key files must be 0600 and the data dir not group/other-writable)", path.display())]
-    Permissions {
-        /// The path.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// A key file is not a regular file of the right length.
-    #[error("{} is not a valid key file ({why})", path.display())]
-    BadKeyFile {
-        /// The path.
-        path: PathBuf,
-        /// What is wrong.
-        why: &'static str,
-    },
+    /// A key file or the data directory was refused.
+    #[error(transparent)]
+    KeyFile(#[from] tssw_keyfile::KeyFileError),
     /// The attestation document does not encode.
     #[error("cannot encode the attestation document")]
     Encode,

@@ -1,25 +1,34 @@
-//! The HTTP API under `/v1` (axum). Every handler authenticates first; every lookup is
-//! scoped to the caller's account, so another account's ids answer 404 exactly like ids
-//! that do not exist. Mutating endpoints need an `Idempotency-Key` header.
+//! The HTTP API under `/v1` (axum), one module per resource. Every handler authenticates
+//! first; every lookup is scoped to the caller's account, so another account's ids answer
+//! 404 exactly like ids that do not exist. Mutating endpoints need an `Idempotency-Key`.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
-
-use crate::error::ApiError;
-use crate::store::{Idempotent, Store};
 use tssw_auth::Authenticator;
 
-/// Largest request body.
+use crate::ceremony::Ceremonies;
+use crate::error::ApiError;
+use crate::store::{Idempotent, Store};
+
+mod ceremonies;
+mod devices;
+mod enclave;
+mod wallets;
+
+pub use devices::parse_register_device;
+pub use wallets::MAX_BACKUP_BYTES;
+
+/// Largest request body, but for the routes below.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body of a sign request (a PSBT may be 512 KiB, base64) or a backup upload.
+pub const MAX_LARGE_BODY_BYTES: usize = 1 << 20;
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// Longest device name.
@@ -31,27 +40,53 @@ pub struct AppState {
     pub store: Store,
     /// Token verification.
     pub auth: Authenticator,
+    /// The enclave and relays, when this server runs ceremonies (without them the
+    /// ceremony endpoints answer 503 and the rest works).
+    pub ceremonies: Option<Arc<Ceremonies>>,
+}
+
+impl AppState {
+    fn ceremonies(&self) -> Result<&Arc<Ceremonies>, ApiError> {
+        self.ceremonies.as_ref().ok_or_else(|| {
+            ApiError::Unavailable(
+                "this server runs no ceremonies: start it with an enclave socket and relay settings".into(),
+            )
+        })
+    }
 }
 
 /// The API router.
 pub fn router(state: Arc<AppState>) -> Router {
+    let large = || DefaultBodyLimit::max(MAX_LARGE_BODY_BYTES);
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/me", get(me))
-        .route("/v1/devices", get(list_devices).post(register_device))
-        .route("/v1/devices/{id}", get(get_device))
-        .route("/v1/wallets", get(list_wallets))
-        .route("/v1/wallets/{id}", get(get_wallet))
+        .route("/v1/devices", get(devices::list_devices).post(devices::register_device))
+        .route("/v1/devices/{id}", get(devices::get_device))
+        .route("/v1/enclave/attestation", get(enclave::attestation))
+        .route("/v1/wallets", get(wallets::list).post(wallets::create))
+        .route("/v1/wallets/{id}", get(wallets::get))
+        .route("/v1/wallets/{id}/policy", put(wallets::set_policy))
+        .route("/v1/wallets/{id}/backup", get(wallets::get_backup).put(wallets::put_backup).layer(large()))
+        .route("/v1/wallets/{id}/sign", post(ceremonies::sign).layer(large()))
+        .route("/v1/wallets/{id}/refresh", post(ceremonies::refresh))
+        .route("/v1/wallets/{id}/reshare", post(ceremonies::reshare))
+        .route("/v1/wallets/{id}/epochs/{epoch}/confirm", post(ceremonies::confirm))
+        .route("/v1/wallets/{id}/epochs/{epoch}/abort", post(ceremonies::abort))
+        .route("/v1/ceremonies/{id}", get(ceremonies::status))
         .route("/v1/audit", get(audit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(now_secs()).unwrap_or(i64::MAX)
 }
 
 /// The authenticated caller's account id.
@@ -73,8 +108,15 @@ impl FromRequestParts<Arc<AppState>> for Account {
     }
 }
 
-async fn health() -> Response {
-    Json(serde_json::json!({"status": "ok"})).into_response()
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let enclave = match &state.ceremonies {
+        None => serde_json::json!(null),
+        Some(c) => match c.enclave().health().await {
+            Ok(h) => serde_json::json!({"tee_mode": h.tee_mode.name(), "notice": h.notice, "version": h.version}),
+            Err(_) => serde_json::json!({"error": "not answering"}),
+        },
+    };
+    Json(serde_json::json!({"status": "ok", "enclave": enclave})).into_response()
 }
 
 async fn openapi() -> Response {
@@ -85,75 +127,16 @@ async fn me(Account(account): Account) -> Response {
     Json(serde_json::json!({"account_id": account})).into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterDevice {
-    /// Ed25519 public key, 64 hex digits.
-    identity_key: String,
-    name: String,
-}
-
-async fn register_device(
-    State(state): State<Arc<AppState>>,
-    Account(account): Account,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    idempotent(&state, &account, &headers, &body, || async {
-        let (key, name) = parse_register_device(&body)?;
-        let device = state.store.add_device(&account, &key, &name, now()).await?;
-        state.store.audit(Some(&account), "device.registered", &format!("device {}", device.id), now()).await?;
-        Ok((StatusCode::CREATED, serde_json::to_vec(&device).unwrap_or_default()))
-    })
-    .await
-}
-
-async fn list_devices(State(state): State<Arc<AppState>>, Account(account): Account) -> Result<Response, ApiError> {
-    Ok(Json(serde_json::json!({"devices": state.store.devices(&account).await?})).into_response())
-}
-
-async fn get_device(
-    State(state): State<Arc<AppState>>,
-    Account(account): Account,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let device = state.store.device(&account, &id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(device).into_response())
-}
-
-async fn list_wallets(State(state): State<Arc<AppState>>, Account(account): Account) -> Result<Response, ApiError> {
-    Ok(Json(serde_json::json!({"wallets": state.store.wallets(&account).await?})).into_response())
-}
-
-async fn get_wallet(
-    State(state): State<Arc<AppState>>,
-    Account(account): Account,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let wallet = state.store.wallet(&account, &id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(wallet).into_response())
-}
-
 async fn audit(State(state): State<Arc<AppState>>, Account(account): Account) -> Result<Response, ApiError> {
     Ok(Json(serde_json::json!({"entries": state.store.audit_entries(Some(&account)).await?})).into_response())
 }
 
-/// Parses and checks a `POST /v1/devices` body: the identity key and the name.
-pub fn parse_register_device(body: &[u8]) -> Result<([u8; 32], String), ApiError> {
-    let req: RegisterDevice = parse(body)?;
-    let mut key = [0u8; 32];
-    hex::decode_to_slice(&req.identity_key, &mut key)
-        .map_err(|_| ApiError::BadRequest("identity_key must be 64 hex digits (an Ed25519 public key)".into()))?;
-    ed25519_dalek::VerifyingKey::from_bytes(&key)
-        .map_err(|_| ApiError::BadRequest("identity_key is not a valid Ed25519 public key".into()))?;
-    if req.name.is_empty() || req.name.len() > MAX_NAME || req.name.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(format!("name must be 1 to {MAX_NAME} printable characters")));
-    }
-    Ok((key, req.name))
-}
-
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    serde_json::to_vec(value).map(|b| (status, b)).map_err(|e| ApiError::Bug(format!("response encoding: {e}")))
 }
 
 /// Runs `op` once per (account, Idempotency-Key): a repeat of the same request gets the
@@ -184,10 +167,12 @@ where
     match state.store.begin_idempotent(account, key, &hash, now()).await? {
         Idempotent::Done(status, body) => return Ok(json_response(status, body)),
         Idempotent::InProgress => {
-            return Err(ApiError::Conflict("a request with this Idempotency-Key is still running"));
+            return Err(ApiError::Conflict("a request with this Idempotency-Key is still running".into()));
         }
         Idempotent::Mismatch => {
-            return Err(ApiError::Conflict("this Idempotency-Key was used for a different request; use a new key"));
+            return Err(ApiError::Conflict(
+                "this Idempotency-Key was used for a different request; use a new key".into(),
+            ));
         }
         Idempotent::Reserved => {}
     }

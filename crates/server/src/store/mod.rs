@@ -10,6 +10,12 @@ use sqlx::{AnyPool, Row};
 
 use crate::audit::{self, AuditEntry};
 
+mod ceremonies;
+mod wallets;
+
+pub use ceremonies::{CeremonyRecord, CeremonyState, Outcome};
+pub use wallets::{StoredShare, Wallet};
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -40,25 +46,6 @@ pub struct Device {
     pub identity_key: String,
     /// A label the user chose.
     pub name: String,
-    /// Seconds since the Unix epoch.
-    pub created_at: i64,
-}
-
-/// A wallet's public record (the server share itself is sealed, elsewhere).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Wallet {
-    /// Random id.
-    pub id: String,
-    /// `ecdsa`, `ed25519` or `bip340`.
-    pub scheme: String,
-    /// Signers needed.
-    pub threshold: i64,
-    /// Share holders.
-    pub parties: i64,
-    /// The group public key, hex.
-    pub public_key: String,
-    /// The active epoch.
-    pub epoch: i64,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
 }
@@ -181,6 +168,16 @@ impl Store {
         rows.iter().map(device).collect()
     }
 
+    /// Whether `identity_key` is one of the account's devices.
+    pub async fn has_device(&self, account: &str, identity_key: &[u8; 32]) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT id FROM devices WHERE account_id = $1 AND identity_key = $2")
+            .bind(account)
+            .bind(identity_key.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// One of the account's devices (`None` for another account's).
     pub async fn device(&self, account: &str, id: &str) -> Result<Option<Device>, StoreError> {
         let row =
@@ -190,51 +187,6 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         row.as_ref().map(device).transpose()
-    }
-
-    /// Records a wallet for an account.
-    pub async fn insert_wallet(&self, account: &str, w: &Wallet) -> Result<(), StoreError> {
-        let public_key = hex::decode(&w.public_key).map_err(|_| StoreError::Corrupt("public key is not hex"))?;
-        sqlx::query(
-            "INSERT INTO wallets (id, account_id, scheme, threshold, parties, public_key, epoch, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&w.id)
-        .bind(account)
-        .bind(&w.scheme)
-        .bind(w.threshold)
-        .bind(w.parties)
-        .bind(public_key)
-        .bind(w.epoch)
-        .bind(w.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// The account's wallets, oldest first.
-    pub async fn wallets(&self, account: &str) -> Result<Vec<Wallet>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, scheme, threshold, parties, public_key, epoch, created_at FROM wallets \
-             WHERE account_id = $1 ORDER BY created_at, id",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(wallet).collect()
-    }
-
-    /// One of the account's wallets (`None` for another account's).
-    pub async fn wallet(&self, account: &str, id: &str) -> Result<Option<Wallet>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, scheme, threshold, parties, public_key, epoch, created_at FROM wallets \
-             WHERE account_id = $1 AND id = $2",
-        )
-        .bind(account)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(wallet).transpose()
     }
 
     /// Reserves `key` for a request with hash `request_hash`, or reports what happened to
@@ -397,19 +349,6 @@ fn device(row: &AnyRow) -> Result<Device, StoreError> {
         id: row.try_get("id")?,
         identity_key: hex::encode(key),
         name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn wallet(row: &AnyRow) -> Result<Wallet, StoreError> {
-    let key: Vec<u8> = row.try_get("public_key")?;
-    Ok(Wallet {
-        id: row.try_get("id")?,
-        scheme: row.try_get("scheme")?,
-        threshold: row.try_get("threshold")?,
-        parties: row.try_get("parties")?,
-        public_key: hex::encode(key),
-        epoch: row.try_get("epoch")?,
         created_at: row.try_get("created_at")?,
     })
 }

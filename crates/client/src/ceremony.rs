@@ -1,0 +1,172 @@
+//! Taking part in a ceremony the server started: check the enclave's attestation, check
+//! the signed setup against exactly what this device asked for, then drive each local
+//! party over the relay. Nothing is sent before both checks pass.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use tssw_api::http::{CeremonyStart, unb64};
+use tssw_api::{TeeMode, verify_attestation};
+use tssw_channel::{
+    DriveError, EphemeralKey, Expectation, IdentityKey, MAX_SETUP_BYTES, Operation, PartyId, Session, Setup, drive,
+};
+use tssw_protocol::{Ceremony, CeremonyId, Message, PartyIndex, Scheme};
+use tssw_relay::{RelayTransport, Token};
+
+use crate::api::{ApiClient, ApiError};
+
+/// Which enclaves this device trusts: dev documents (not a hardware TEE) only under a given
+/// dev key and binary measurements, Nitro documents under the AWS root and a PCR allow-list.
+pub use tssw_api::TrustPolicy;
+
+/// An enclave this device checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attested {
+    /// The identity key that must sign every setup.
+    pub identity: PartyId,
+    /// What kind of TEE vouched for it.
+    pub tee_mode: TeeMode,
+    /// The backend's own statement (the dev backend says it is not a hardware TEE).
+    pub notice: String,
+}
+
+/// Why taking part failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CeremonyError {
+    /// The server refused or failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The enclave's attestation does not satisfy this device's trust policy.
+    #[error("the enclave's attestation was refused: {0}")]
+    Attestation(String),
+    /// The setup was signed by another key than the attested enclave's (it restarted, or
+    /// the server is not talking to the enclave it attested).
+    #[error("the ceremony setup is signed by an enclave identity this device has not attested")]
+    UnattestedEnclave,
+    /// The setup is not what this device asked for, or does not verify.
+    #[error("the ceremony setup was refused: {0}")]
+    Setup(String),
+    /// The relay refused or lost the connection.
+    #[error("relay: {0}")]
+    Relay(String),
+    /// The protocol failed (a peer misbehaved, or the ceremony stalled).
+    #[error("ceremony: {0}")]
+    Protocol(String),
+    /// The protocol could not start (bad local state).
+    #[error("cannot start the ceremony: {0}")]
+    Start(String),
+}
+
+/// Fetches the enclave's attestation for a fresh nonce and checks it against `policy`.
+pub async fn attest(api: &ApiClient, policy: &TrustPolicy) -> Result<Attested, CeremonyError> {
+    let mut nonce = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    let view = api.attestation(&nonce).await?;
+    let document = unb64(&view.document, "document", 64 * 1024).map_err(|e| CeremonyError::Attestation(e.0))?;
+    // Nitro certificates are checked at this time. (On wasm32 the caller will have to pass
+    // the time in: `SystemTime::now` is not available there.)
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let doc =
+        verify_attestation(&document, policy, &nonce, now).map_err(|e| CeremonyError::Attestation(e.to_string()))?;
+    if doc.tee_mode == TeeMode::Dev {
+        tracing::warn!(
+            "the enclave runs the dev backend ({}): accepted because this device is configured to",
+            doc.notice
+        );
+    }
+    Ok(Attested { identity: doc.identity, tee_mode: doc.tee_mode, notice: doc.notice })
+}
+
+/// What this device asked for; the setup must say exactly this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// The operation.
+    pub operation: Operation,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The (new) threshold.
+    pub threshold: u16,
+    /// The digest the setup must bind (`tssw_api::binding`).
+    pub digest: [u8; 32],
+}
+
+/// Starts one local party's protocol from the verified ceremony id.
+pub type Starter<'a, O> = Box<dyn FnOnce(CeremonyId) -> Result<(Ceremony<O>, Vec<Message>), tssw_protocol::Error> + 'a>;
+
+/// One party this device runs: its index, identity, the ephemeral key of the contribution
+/// it sent, and how its protocol starts.
+pub struct LocalParty<'a, O> {
+    /// Its index in the ceremony.
+    pub index: PartyIndex,
+    /// Its identity key (a registered device key).
+    pub identity: &'a IdentityKey,
+    /// The ephemeral key behind its contribution.
+    pub ephemeral: EphemeralKey,
+    /// Its protocol.
+    pub start: Starter<'a, O>,
+}
+
+/// Checks the setup in `start` and runs every local party to the end over the relay.
+/// Returns the outputs in the order of `parties`.
+pub async fn run<O>(
+    start: &CeremonyStart,
+    enclave: &Attested,
+    expected: &Expected,
+    parties: Vec<LocalParty<'_, O>>,
+    stall: Duration,
+) -> Result<Vec<O>, CeremonyError> {
+    if start.enclave_identity != hex::encode(enclave.identity.0) {
+        return Err(CeremonyError::UnattestedEnclave);
+    }
+    let enclave_index = PartyIndex::new(start.enclave_index).map_err(|e| CeremonyError::Setup(e.to_string()))?;
+    let mut everyone: Vec<(PartyIndex, PartyId)> = parties.iter().map(|p| (p.index, p.identity.party_id())).collect();
+    everyone.push((enclave_index, enclave.identity));
+    let expectation = Expectation {
+        operation: expected.operation,
+        scheme: expected.scheme,
+        threshold: expected.threshold,
+        parties: everyone,
+        digest: Some(expected.digest),
+    };
+    let bytes = unb64(&start.setup, "setup", MAX_SETUP_BYTES).map_err(|e| CeremonyError::Setup(e.0))?;
+    let setup = Setup::decode(&bytes)
+        .and_then(|s| s.verify(&enclave.identity, now(), &expectation))
+        .map_err(|e| CeremonyError::Setup(e.to_string()))?;
+    let id = setup.ceremony_id();
+    if hex::encode(id.0) != start.ceremony_id {
+        return Err(CeremonyError::Setup("the ceremony id is not the setup's".into()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(start.expires_at.saturating_sub(now()));
+
+    let mut runs = Vec::with_capacity(parties.len());
+    for party in parties {
+        let token = start
+            .tokens
+            .iter()
+            .find(|t| t.index == party.index.get())
+            .ok_or_else(|| CeremonyError::Setup(format!("no relay token for party {}", party.index)))?
+            .token
+            .clone();
+        let mut session =
+            Session::new(&setup, party.identity, party.ephemeral).map_err(|e| CeremonyError::Setup(e.to_string()))?;
+        let started = (party.start)(id).map_err(|e| CeremonyError::Start(e.to_string()))?;
+        let urls = start.relay_urls.clone();
+        runs.push(async move {
+            let transport = RelayTransport::connect_any(&urls, id, Token::from_text(token))
+                .await
+                .map_err(|e| CeremonyError::Relay(e.to_string()))?;
+            let mut transport = transport.with_stall_timeout(stall).with_deadline(deadline);
+            drive(started, &mut session, &mut transport).await.map_err(|e| match e {
+                DriveError::Transport(e) => CeremonyError::Relay(e.to_string()),
+                other => CeremonyError::Protocol(other.to_string()),
+            })
+        });
+    }
+    futures_util::future::join_all(runs).await.into_iter().collect()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

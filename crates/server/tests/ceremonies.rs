@@ -1,0 +1,134 @@
+//! Ceremonies through the API, for every scheme, on SQLite and PostgreSQL: the enclave's
+//! real socket protocol (dev backend), a real relay, the API on a real HTTP port, and the
+//! client SDK as the device. Every signature is checked by `tssw-verify`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Db, STALL, Service, User};
+use tssw_api::ChainPayload;
+use tssw_api::http::{Holder, ReshareMember, WalletPolicy};
+use tssw_client::{Device, Holding};
+use tssw_protocol::{KeyShare, Scheme};
+
+fn device(user: &User) -> Device<'_> {
+    Device { api: &user.api, identity: &user.identity, enclave: user.enclave.clone(), stall: STALL }
+}
+
+/// A payload each scheme's chains sign.
+fn payload(scheme: Scheme) -> ChainPayload {
+    match scheme {
+        Scheme::Ecdsa => {
+            ChainPayload::EvmPersonalMessage { message: b"hello from the api".to_vec(), derivation_path: None }
+        }
+        Scheme::Ed25519 => ChainPayload::SolanaOffchainMessage { message: b"hello from the api".to_vec() },
+        Scheme::Bip340 => ChainPayload::RawDigest { digest: [0x42; 32] },
+    }
+}
+
+async fn create(d: &Device<'_>, scheme: Scheme) -> (String, KeyShare) {
+    let (start, share) = d.create_wallet(scheme).await.unwrap();
+    let status = d.outcome(&start).await.unwrap();
+    assert_eq!(status.epoch, Some(1));
+    let view = d.wallet(&start.wallet_id).await.unwrap();
+    assert_eq!(view.status, "active");
+    assert_eq!(view.epoch, 1);
+    assert_eq!(view.public_key.as_deref(), Some(hex::encode(share.public_key().to_bytes()).as_str()));
+    let addresses = view.addresses.unwrap();
+    match scheme {
+        Scheme::Ecdsa => assert!(addresses.evm.unwrap().starts_with("0x")),
+        Scheme::Ed25519 => assert!(addresses.solana.is_some()),
+        Scheme::Bip340 => assert!(addresses.bitcoin.unwrap().starts_with("bc1p")),
+    }
+    if scheme == Scheme::Bip340 {
+        d.api.set_policy(&start.wallet_id, WalletPolicy { allow_raw_digest: true }).await.unwrap();
+    }
+    (start.wallet_id, share)
+}
+
+async fn sign_and_verify(d: &Device<'_>, wallet: &str, share: &KeyShare) {
+    let raw = share.scheme() == Scheme::Bip340;
+    let (request, signature) = d.sign(wallet, share, &payload(share.scheme()), raw).await.unwrap();
+    tssw_verify::verify(&share.public_key(), &request, &signature).unwrap();
+}
+
+/// DKG → sign → refresh (pending, the old share still signs) → confirm (committed, the
+/// old share no longer signs) → sign → reshare to 2-of-3 → confirm by both new holders →
+/// every pair with the enclave signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ceremony_for_every_scheme() {
+    for db in Db::all().await {
+        let label = db.label;
+        let service = Service::start(db).await;
+        let user = service.user("alice").await;
+        let d = device(&user);
+        for scheme in Scheme::ALL {
+            eprintln!("{label} {scheme}");
+            let (wallet, share) = create(&d, scheme).await;
+            sign_and_verify(&d, &wallet, &share).await;
+
+            let me = Holding { identity: &user.identity, share: Some(&share), holder: Holder::Device };
+            let refreshed = d.refresh(&wallet, &[me]).await.unwrap().remove(0);
+            assert_eq!(refreshed.epoch(), 2);
+            let view = d.wallet(&wallet).await.unwrap();
+            assert_eq!((view.epoch, view.pending_epoch), (1, Some(2)));
+            // Until every holder confirms, epoch 1 is the wallet's and still signs.
+            sign_and_verify(&d, &wallet, &share).await;
+            let me = Holding { identity: &user.identity, share: Some(&refreshed), holder: Holder::Device };
+            assert!(d.confirm(&wallet, &me).await.unwrap());
+            let view = d.wallet(&wallet).await.unwrap();
+            assert_eq!((view.epoch, view.pending_epoch), (2, None));
+            sign_and_verify(&d, &wallet, &refreshed).await;
+            // The epoch-1 share was destroyed on the server: it signs nothing any more.
+            assert!(d.sign(&wallet, &share, &payload(scheme), scheme == Scheme::Bip340).await.is_err());
+
+            // 2-of-2 → 2-of-3: device keeps 1, enclave keeps 2, the cloud share is new (3).
+            let cloud = tssw_channel::IdentityKey::random();
+            user.api.register_device(&cloud.party_id(), "cloud share").await.unwrap();
+            let members = [
+                ReshareMember { holder: Holder::Device, old_index: Some(1), new_index: Some(1) },
+                ReshareMember { holder: Holder::Enclave, old_index: Some(2), new_index: Some(2) },
+                ReshareMember { holder: Holder::Cloud, old_index: None, new_index: Some(3) },
+            ];
+            let holdings = [
+                Holding { identity: &user.identity, share: Some(&refreshed), holder: Holder::Device },
+                Holding { identity: &cloud, share: None, holder: Holder::Cloud },
+            ];
+            let mut new = d.reshare(&wallet, refreshed.public_package(), 2, &members, &holdings).await.unwrap();
+            let (dev3, cloud3) = (new.remove(0).unwrap(), new.remove(0).unwrap());
+            assert_eq!((dev3.epoch(), cloud3.epoch(), dev3.parties()), (3, 3, 3));
+            assert_eq!(dev3.public_key(), share.public_key());
+            let dev_holding = Holding { identity: &user.identity, share: Some(&dev3), holder: Holder::Device };
+            assert!(!d.confirm(&wallet, &dev_holding).await.unwrap(), "the cloud share has not confirmed yet");
+            let cloud_holding = Holding { identity: &cloud, share: Some(&cloud3), holder: Holder::Cloud };
+            let cloud_device = Device { api: &user.api, identity: &cloud, enclave: user.enclave.clone(), stall: STALL };
+            assert!(cloud_device.confirm(&wallet, &cloud_holding).await.unwrap());
+            let view = d.wallet(&wallet).await.unwrap();
+            assert_eq!((view.epoch, view.threshold, view.parties), (3, 2, 3));
+            assert_eq!(view.members.len(), 3);
+            sign_and_verify(&d, &wallet, &dev3).await;
+            sign_and_verify(&cloud_device, &wallet, &cloud3).await;
+        }
+        // The audit chain holds and names every ceremony.
+        assert!(service.db.store.verify_audit().await.unwrap().is_ok());
+    }
+}
+
+/// A pending epoch a holder lost can be aborted: the old one stays active and signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_a_pending_epoch() {
+    let service = Service::start(Db::sqlite().await).await;
+    let user = service.user("bob").await;
+    let d = device(&user);
+    let (wallet, share) = create(&d, Scheme::Ed25519).await;
+    let me = Holding { identity: &user.identity, share: Some(&share), holder: Holder::Device };
+    let lost = d.refresh(&wallet, &[me]).await.unwrap();
+    drop(lost);
+    assert!(user.api.abort(&wallet, 2).await.unwrap());
+    assert!(!user.api.abort(&wallet, 2).await.unwrap());
+    let view = d.wallet(&wallet).await.unwrap();
+    assert_eq!((view.epoch, view.pending_epoch), (1, None));
+    sign_and_verify(&d, &wallet, &share).await;
+    let err = user.api.confirm(&wallet, 2, &tssw_api::http::ConfirmEpoch { contributions: vec![] }).await.unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+}
