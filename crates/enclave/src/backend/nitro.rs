@@ -22,7 +22,7 @@ pub(crate) mod recipient;
 
 use std::sync::Mutex;
 
-use tssw_api::attest::{Measurement, NITRO_IDENTITY_TAG, PCR_BYTES, Pcr, TeeMode};
+use tssw_api::attest::{Measurement, PCR_BYTES, Pcr, TeeMode, nitro_identity_user_data};
 use tssw_channel::PartyId;
 use zeroize::Zeroizing;
 
@@ -157,8 +157,8 @@ impl NitroBackend {
     }
 }
 
-fn tagged(tag: &[u8], identity: &PartyId) -> Vec<u8> {
-    let mut out = tag.to_vec();
+fn kms_user_data(identity: &PartyId) -> Vec<u8> {
+    let mut out = KMS_RECIPIENT_TAG.to_vec();
     out.extend_from_slice(&identity.0);
     out
 }
@@ -177,12 +177,11 @@ impl Backend for NitroBackend {
         None
     }
     fn attest(&self, identity: &PartyId, nonce: &[u8; 32], _now: u64) -> Result<Vec<u8>, BackendError> {
-        self.nsm.attestation(tagged(NITRO_IDENTITY_TAG, identity), Some(nonce.to_vec()), None)
+        self.nsm.attestation(nitro_identity_user_data(identity), Some(nonce.to_vec()), None)
     }
     fn kms_recipient(&self, identity: &PartyId) -> Result<Vec<u8>, BackendError> {
         let key = RecipientKey::generate()?;
-        let document =
-            self.nsm.attestation(tagged(KMS_RECIPIENT_TAG, identity), None, Some(key.public_key_der().to_vec()))?;
+        let document = self.nsm.attestation(kms_user_data(identity), None, Some(key.public_key_der().to_vec()))?;
         // A new request replaces (and so drops and zeroizes) an older waiting key.
         *self.waiting() = Some(key);
         Ok(document)

@@ -78,7 +78,7 @@ fn attestation_binds_identity_and_nonce() {
     let stated = verify_nitro_document(&kms, &nsm.pki.root, T0).unwrap();
     let waiting = backend.waiting().as_ref().map(|k| k.public_key_der().to_vec()).unwrap();
     assert_eq!(stated.public_key.as_deref(), Some(waiting.as_slice()));
-    assert_eq!(stated.user_data, Some(tagged(KMS_RECIPIENT_TAG, &id)));
+    assert_eq!(stated.user_data, Some(kms_user_data(&id)));
     assert!(verify_attestation(&kms, &trust, &[8; 32], T0).is_err());
 }
 
