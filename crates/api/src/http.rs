@@ -482,7 +482,7 @@ impl PayloadJson {
                 PayloadJson::BitcoinPsbtInput { psbt_base64: b64(psbt), input: *input }
             }
             ChainPayload::RawDigest { digest } => PayloadJson::RawDigest { digest_hex: hex::encode(digest) },
-            ChainPayload::EpochCheck => return Ok(None),
+            ChainPayload::EpochCheck { .. } => return Ok(None),
         }))
     }
 }
@@ -515,7 +515,7 @@ mod tests {
             let back: PayloadJson = serde_json::from_str(&text).unwrap();
             assert_eq!(back.to_payload().unwrap(), p, "{text}");
         }
-        assert_eq!(PayloadJson::from_payload(&ChainPayload::EpochCheck).unwrap(), None);
+        assert_eq!(PayloadJson::from_payload(&ChainPayload::EpochCheck { epoch: 2 }).unwrap(), None);
 
         let bad_cases = [
             (r#"{"kind":"raw_digest","digest_hex":"zz"}"#, "digest_hex"),

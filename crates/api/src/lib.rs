@@ -26,5 +26,5 @@ pub use attest::{
 };
 pub use binding::{dkg_digest, refresh_digest, reshare_digest, sign_digest};
 pub use ids::{BadWalletId, MAX_WALLET_ID_BYTES, WalletId};
-pub use payload::{ChainPayload, PayloadError, epoch_check_digest};
+pub use payload::{ChainPayload, ParsedPayload, PayloadError, epoch_check_digest};
 pub use strict::{StrictError, decode_strict};

@@ -4,13 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 use tssw_chains::bitcoin::{TaprootKey, TaprootPsbt};
+use tssw_chains::evm::Address;
 use tssw_chains::evm::{EvmTransaction, PersonalMessage, TypedData};
 use tssw_chains::solana::{OffchainMessage, SolanaTransaction};
-use tssw_chains::{SigningDigest, SigningPayload};
-use tssw_protocol::{KeyShare, Scheme, SignRequest};
+use tssw_chains::{Payload, SigningDigest, SigningPayload};
+use tssw_protocol::{PublicKey, Scheme, SignRequest, WalletKey};
 
 /// A payload as the host forwards it from the client. Every variant is parsed inside the
-/// enclave; the signer (address or key) is always the wallet's own, taken from the share.
+/// enclave; the signer (address or key) is always the wallet's own, from its public data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChainPayload {
     /// An `eth_sendTransaction` request (JSON) with every field the digest covers.
@@ -72,9 +73,13 @@ pub enum ChainPayload {
         digest: [u8; 32],
     },
     /// The test signature that confirms a new epoch (invariant 6): a digest the enclave
-    /// computes itself from the share's group key and epoch ([`epoch_check_digest`]), so
-    /// confirming an epoch never lets the host choose what gets signed.
-    EpochCheck,
+    /// computes itself from the wallet's group key and the epoch ([`epoch_check_digest`]),
+    /// so confirming an epoch never lets the host choose what gets signed. The enclave
+    /// refuses it unless `epoch` is its share's.
+    EpochCheck {
+        /// The epoch being confirmed.
+        epoch: u64,
+    },
 }
 
 const EPOCH_CHECK: &[u8] = b"tssw/api/v1/epoch-check\0";
@@ -100,12 +105,12 @@ pub enum PayloadError {
     /// The chains crate refused it.
     #[error("{0}")]
     Chain(#[from] tssw_chains::Error),
-    /// The payload is for another scheme than the wallet's share.
+    /// The payload is for another scheme than the wallet's key.
     #[error("a {payload} payload cannot be signed with a {share} share")]
     WrongScheme {
         /// What the payload needs.
         payload: Scheme,
-        /// The share's scheme.
+        /// The wallet's scheme.
         share: Scheme,
     },
     /// A raw digest, and the wallet did not enable raw signing.
@@ -119,6 +124,19 @@ pub enum PayloadError {
     Key(String),
 }
 
+/// A payload parsed for one wallet: what the ceremony signs, and the chains crate's view of
+/// the payload so the signed result can be assembled from the signature afterwards.
+#[derive(Clone, Debug)]
+pub struct ParsedPayload {
+    /// Exactly what the ceremony signs.
+    pub request: SignRequest,
+    /// The parsed chain payload (`None` for a raw digest). A bare Solana message becomes a
+    /// transaction with blank signatures; a PSBT input carries the whole PSBT.
+    pub chain: Option<Payload>,
+    /// The key that signs: the wallet's key, or for EVM the key at the derivation path.
+    pub signer: PublicKey,
+}
+
 impl ChainPayload {
     /// The scheme the payload needs, or `None` for a raw digest (any scheme).
     pub fn scheme(&self) -> Option<Scheme> {
@@ -130,75 +148,100 @@ impl ChainPayload {
                 Some(Scheme::Ed25519)
             }
             Self::BitcoinPsbtInput { .. } => Some(Scheme::Bip340),
-            Self::RawDigest { .. } | Self::EpochCheck => None,
+            Self::RawDigest { .. } | Self::EpochCheck { .. } => None,
         }
     }
 
-    /// Parses the payload for the wallet of `share` and returns exactly what the ceremony
-    /// will sign. The client computes the same with its own share's public data.
-    pub fn sign_request(&self, share: &KeyShare, allow_raw_digest: bool) -> Result<SignRequest, PayloadError> {
-        if let Some(scheme) = self.scheme()
-            && scheme != share.scheme()
-        {
-            return Err(PayloadError::WrongScheme { payload: scheme, share: share.scheme() });
+    /// Parses the payload for the wallet whose public key is `key` and returns exactly what
+    /// the ceremony will sign. The enclave and the client each compute it themselves, from
+    /// the same payload and the wallet's public data (no share is needed).
+    pub fn sign_request(&self, key: &WalletKey, allow_raw_digest: bool) -> Result<SignRequest, PayloadError> {
+        if matches!(self, Self::RawDigest { .. }) && !allow_raw_digest {
+            return Err(PayloadError::RawDigestDisabled);
         }
-        let public_key = share.public_key();
-        let evm = |path: &Option<String>| -> Result<_, PayloadError> {
-            let key = match path {
-                Some(p) => share.derive_public_key(p).map_err(|e| PayloadError::Key(e.to_string()))?,
+        Ok(self.parse(key)?.request)
+    }
+
+    /// Parses the payload for the wallet of `key`: what [`ChainPayload::sign_request`]
+    /// returns, plus the parsed chain payload and signing key. No raw-digest policy here:
+    /// [`ChainPayload::sign_request`] is the gate.
+    pub fn parse(&self, key: &WalletKey) -> Result<ParsedPayload, PayloadError> {
+        if let Some(scheme) = self.scheme()
+            && scheme != key.scheme()
+        {
+            return Err(PayloadError::WrongScheme { payload: scheme, share: key.scheme() });
+        }
+        let public_key = key.public_key();
+        let evm_key = |path: &Option<String>| -> Result<(PublicKey, Address), PayloadError> {
+            let signer = match path {
+                Some(p) => key.derive_public_key(p).map_err(|e| PayloadError::Key(e.to_string()))?,
                 None => public_key.clone(),
             };
-            Ok(tssw_chains::address::evm_address(key.as_bytes())?)
+            let address = tssw_chains::address::evm_address(signer.as_bytes())?;
+            Ok((signer, address))
         };
-        let ecdsa = |digests: Vec<SigningDigest>, path: &Option<String>| match digests.as_slice() {
-            [SigningDigest::Ecdsa { prehash }] => {
-                Ok(SignRequest::Ecdsa { prehash: *prehash, derivation_path: path.clone() })
-            }
+        let ecdsa = |chain: Payload, path: &Option<String>, signer: PublicKey| match chain.digests().as_slice() {
+            [SigningDigest::Ecdsa { prehash }] => Ok(ParsedPayload {
+                request: SignRequest::Ecdsa { prehash: *prehash, derivation_path: path.clone() },
+                chain: Some(chain),
+                signer,
+            }),
             _ => Err(PayloadError::Key("expected one ECDSA digest".into())),
         };
-        let ed25519 = |digests: Vec<SigningDigest>| match digests.as_slice() {
-            [SigningDigest::Ed25519 { message }] => Ok(SignRequest::Ed25519 { message: message.clone() }),
+        let ed25519 = |chain: Payload| match chain.digests().as_slice() {
+            [SigningDigest::Ed25519 { message }] => Ok(ParsedPayload {
+                request: SignRequest::Ed25519 { message: message.clone() },
+                chain: Some(chain),
+                signer: public_key.clone(),
+            }),
             _ => Err(PayloadError::Key("expected one Ed25519 message".into())),
         };
         match self {
             Self::EvmTransaction { request_json, chain_id, derivation_path } => {
-                let tx = EvmTransaction::from_request_json(request_json, evm(derivation_path)?, *chain_id)?;
-                ecdsa(tx.digests(), derivation_path)
+                let (signer, address) = evm_key(derivation_path)?;
+                let tx = EvmTransaction::from_request_json(request_json, address, *chain_id)?;
+                ecdsa(Payload::EvmTransaction(tx), derivation_path, signer)
             }
             Self::EvmPersonalMessage { message, derivation_path } => {
-                ecdsa(PersonalMessage::new(message, evm(derivation_path)?)?.digests(), derivation_path)
+                let (signer, address) = evm_key(derivation_path)?;
+                ecdsa(Payload::EvmPersonalMessage(PersonalMessage::new(message, address)?), derivation_path, signer)
             }
             Self::EvmTypedData { json, derivation_path } => {
-                ecdsa(TypedData::from_json(json, evm(derivation_path)?)?.digests(), derivation_path)
+                let (signer, address) = evm_key(derivation_path)?;
+                ecdsa(Payload::EvmTypedData(TypedData::from_json(json, address)?), derivation_path, signer)
             }
             Self::SolanaTransaction { wire } => {
-                ed25519(SolanaTransaction::from_wire(wire, public_key.as_bytes())?.digests())
+                ed25519(Payload::SolanaTransaction(SolanaTransaction::from_wire(wire, public_key.as_bytes())?))
             }
-            Self::SolanaMessage { message } => {
-                ed25519(SolanaTransaction::from_message_bytes(message, public_key.as_bytes())?.digests())
-            }
+            Self::SolanaMessage { message } => ed25519(Payload::SolanaTransaction(
+                SolanaTransaction::from_message_bytes(message, public_key.as_bytes())?,
+            )),
             Self::SolanaOffchainMessage { message } => {
-                ed25519(OffchainMessage::new(message, public_key.as_bytes())?.digests())
+                ed25519(Payload::SolanaOffchainMessage(OffchainMessage::new(message, public_key.as_bytes())?))
             }
             Self::BitcoinPsbtInput { psbt, input } => {
-                let internal =
-                    share.taproot_internal_key().ok_or(PayloadError::Key("no taproot internal key".into()))?;
-                let key = TaprootKey::new(&internal, public_key.as_bytes())?;
-                let psbt = TaprootPsbt::from_bytes(psbt, &key)?;
+                let internal = key.taproot_internal_key().ok_or(PayloadError::Key("no taproot internal key".into()))?;
+                let taproot = TaprootKey::new(&internal, public_key.as_bytes())?;
+                let psbt = TaprootPsbt::from_bytes(psbt, &taproot)?;
                 let owned = psbt
                     .owned_inputs()
                     .iter()
                     .find(|o| u32::try_from(o.index).ok() == Some(*input))
                     .ok_or(PayloadError::ForeignInput(*input))?;
-                Ok(SignRequest::Bip340 { sighash: owned.sighash, merkle_root: None })
+                Ok(ParsedPayload {
+                    request: SignRequest::Bip340 { sighash: owned.sighash, merkle_root: None },
+                    chain: Some(Payload::BitcoinPsbt(psbt)),
+                    signer: public_key.clone(),
+                })
             }
             Self::RawDigest { digest } => {
-                if !allow_raw_digest {
-                    return Err(PayloadError::RawDigestDisabled);
-                }
-                Ok(raw(share.scheme(), *digest))
+                Ok(ParsedPayload { request: raw(key.scheme(), *digest), chain: None, signer: public_key.clone() })
             }
-            Self::EpochCheck => Ok(raw(share.scheme(), epoch_check_digest(&public_key, share.epoch()))),
+            Self::EpochCheck { epoch } => Ok(ParsedPayload {
+                request: raw(key.scheme(), epoch_check_digest(public_key, *epoch)),
+                chain: None,
+                signer: public_key.clone(),
+            }),
         }
     }
 }

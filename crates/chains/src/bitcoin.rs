@@ -34,6 +34,7 @@ pub struct TaprootPsbt {
     psbt: Psbt,
     key: TaprootKey,
     owned: Vec<OwnedInput>,
+    spent: Vec<TxOut>,
 }
 
 /// The finalized transaction.
@@ -131,7 +132,13 @@ impl TaprootPsbt {
         if owned.is_empty() {
             return Err(Error::Unsupported("no input of this PSBT is spendable by this key".into()));
         }
-        Ok(Self { psbt, key: *key, owned })
+        Ok(Self { psbt, key: *key, owned, spent: prevouts })
+    }
+
+    /// The output each input spends, in input order: what a verifier needs besides the
+    /// transaction (BIP-341 sighashes commit to every spent amount and script).
+    pub fn spent_outputs(&self) -> &[TxOut] {
+        &self.spent
     }
 
     /// The inputs to sign, in ascending input order (the order of `digests` and `assemble`).

@@ -168,6 +168,15 @@ impl SolanaTransaction {
         &self.tx.message
     }
 
+    /// The message format.
+    pub fn version(&self) -> MessageVersion {
+        match self.tx.message {
+            VersionedMessage::Legacy(_) => MessageVersion::Legacy,
+            // `new` refuses v1, so every other message is v0.
+            _ => MessageVersion::V0,
+        }
+    }
+
     /// This wallet's position in the signer list (0 = fee payer).
     pub fn signer_index(&self) -> usize {
         self.signer_index

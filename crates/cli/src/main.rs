@@ -1,7 +1,11 @@
 //! `tssw`: the tss-wallet command. Arguments are parsed here; the work is in the library
 //! crates.
 
+mod bench;
+mod config;
 mod demo;
+mod dev;
+mod enclave;
 mod relay;
 mod server;
 
@@ -32,6 +36,14 @@ enum Command {
     /// Run the wallet server's HTTP API (accounts, devices, wallets, audit log) on SQLite
     /// or PostgreSQL.
     Server(server::ServerArgs),
+    /// Run the whole service side on loopback — enclave (dev backend, not a hardware TEE),
+    /// relay and wallet server on SQLite — and write a client config for the other commands.
+    Dev(dev::DevArgs),
+    /// Measure DKG and signing end to end through the real stack on loopback (tssw dev in
+    /// a child process), beside the in-process protocol floor.
+    Bench(bench::BenchArgs),
+    /// Run the enclave with the dev backend (not a hardware TEE) on a Unix socket.
+    Enclave(enclave::EnclaveArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -73,6 +85,27 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Dev(args) => match dev::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw dev: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bench(args) => match bench::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Enclave(args) => match enclave::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tssw enclave: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Relay(args) => match relay::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -81,4 +114,12 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// A multi-threaded runtime for the commands that serve or run ceremonies.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }

@@ -87,13 +87,6 @@ pub(crate) struct AuditArgs {
     database_url: String,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -114,7 +107,7 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
             .into());
     }
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let store = Store::connect(&args.database_url)
             .await
             .map_err(|e| format!("cannot open the database at --database-url: {e}"))?;
@@ -144,7 +137,7 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
 
 /// Checks the audit chain; `Ok(count)` when intact.
 pub(crate) fn verify_audit(args: &AuditArgs) -> Result<usize, String> {
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let store = Store::connect(&args.database_url)
             .await
             .map_err(|e| format!("cannot open the database at --database-url: {e}"))?;

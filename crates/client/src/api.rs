@@ -83,6 +83,7 @@ impl std::fmt::Debug for ApiClient {
 /// An HTTP client with rustls (ring) for `https://` servers.
 pub fn http_client() -> Result<reqwest::Client, String> {
     // Installing twice is harmless: the first provider stays.
+    #[cfg(not(target_arch = "wasm32"))]
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().build().map_err(|e| format!("cannot build an HTTP client: {e}"))
 }

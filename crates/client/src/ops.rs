@@ -98,7 +98,9 @@ impl Device<'_> {
         allow_raw_digest: bool,
     ) -> Result<(SignRequest, Signature), CeremonyError> {
         let wid = wallet_id(wallet)?;
-        let request = payload.sign_request(share, allow_raw_digest).map_err(|e| CeremonyError::Start(e.to_string()))?;
+        let request = payload
+            .sign_request(&share.public_package().wallet_key(), allow_raw_digest)
+            .map_err(|e| CeremonyError::Start(e.to_string()))?;
         let digest = binding::sign_digest(&wid, &request).map_err(|e| CeremonyError::Start(e.to_string()))?;
         let json = PayloadJson::from_payload(payload)
             .map_err(|e| CeremonyError::Start(e.0))?
@@ -211,8 +213,9 @@ impl Device<'_> {
     pub async fn confirm(&self, wallet: &str, holding: &Holding<'_>) -> Result<bool, CeremonyError> {
         let share = holding.share.ok_or_else(|| CeremonyError::Start("confirming needs the new share".into()))?;
         let wid = wallet_id(wallet)?;
-        let request =
-            ChainPayload::EpochCheck.sign_request(share, false).map_err(|e| CeremonyError::Start(e.to_string()))?;
+        let request = ChainPayload::EpochCheck { epoch: share.epoch() }
+            .sign_request(&share.public_package().wallet_key(), false)
+            .map_err(|e| CeremonyError::Start(e.to_string()))?;
         let digest = binding::sign_digest(&wid, &request).map_err(|e| CeremonyError::Start(e.to_string()))?;
         let (contribution, ephemeral) = contribute(holding.identity, share.index())?;
         let start =

@@ -2,27 +2,47 @@
 //! reshare leaves every side with exactly one active epoch and no share lost).
 //!
 //! A process started with `TSSW_FAULT=<name>` kills itself with SIGKILL the first time it
-//! reaches [`point`]`("<name>")`: no destructor runs, no buffer is flushed, exactly as if an
-//! operator had run `kill -9` at that instant. Without the variable a point costs one load
-//! of a cached value. Whoever can set a process's environment can already kill it, so the
-//! variable gives nothing away; it is read once, at the first point reached.
+//! reaches [`point`]`("<name>")`, and with `TSSW_FAULT=<name>@<n>` the n-th time (to die in
+//! the middle of a stream of frames, say): no destructor runs, no buffer is flushed,
+//! exactly as if an operator had run `kill -9` at that instant. Without the variable a
+//! point costs one load of a cached value. Whoever can set a process's environment can
+//! already kill it, so the variable gives nothing away; it is read once, at the first
+//! point reached.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable that arms one fault point.
 pub const VAR: &str = "TSSW_FAULT";
 
-fn armed() -> Option<&'static str> {
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    ARMED.get_or_init(|| std::env::var(VAR).ok().filter(|v| !v.is_empty())).as_deref()
+struct Armed {
+    name: String,
+    at: u64,
+    hits: AtomicU64,
 }
 
-/// A fault point: if this process was started with `TSSW_FAULT=name`, it dies here.
+fn armed() -> Option<&'static Armed> {
+    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            let value = std::env::var(VAR).ok().filter(|v| !v.is_empty())?;
+            let (name, at) = match value.rsplit_once('@') {
+                Some((name, n)) => (name.to_string(), n.parse().ok().filter(|n| *n > 0)?),
+                None => (value, 1),
+            };
+            Some(Armed { name, at, hits: AtomicU64::new(0) })
+        })
+        .as_ref()
+}
+
+/// A fault point: if this process was started with `TSSW_FAULT=name` (or `name@n`), it
+/// dies here the first (or n-th) time.
 pub fn point(name: &str) {
-    if armed() == Some(name) {
+    let Some(armed) = armed() else { return };
+    if armed.name == name && armed.hits.fetch_add(1, Ordering::Relaxed) + 1 == armed.at {
         eprintln!("tssw-fault: {name} reached, killing this process (SIGKILL)");
         // SIGKILL to ourselves cannot be caught and never returns; `abort` is the fallback
         // should the kill be refused.
@@ -46,6 +66,8 @@ mod tests {
         super::point("other");
         println!("passed other");
         super::point("armed");
+        println!("passed armed once");
+        super::point("armed");
         println!("survived armed");
     }
 
@@ -54,12 +76,12 @@ mod tests {
         let out = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "tests::child_reaches_points", "--nocapture", "--test-threads=1"])
             .env("TSSW_FAULT_TEST_CHILD", "1")
-            .env(super::VAR, "armed")
+            .env(super::VAR, "armed@2")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.signal(), Some(9), "status {:?}, stdout {stdout}", out.status);
-        assert!(stdout.contains("passed other"), "{stdout}");
+        assert!(stdout.contains("passed other") && stdout.contains("passed armed once"), "{stdout}");
         assert!(!stdout.contains("survived"), "{stdout}");
     }
 }

@@ -38,7 +38,7 @@ pub use error::Error;
 pub use ids::{CeremonyId, PartyIndex, Scheme};
 pub use message::{MAX_MESSAGE_BYTES, MESSAGE_VERSION, Message, Recipient};
 pub use reshare::{Member, ReshareOutput, ResharePlan};
-pub use share::{KeyShare, MAX_SHARE_BYTES, PublicKey, PublicPackage, SHARE_VERSION};
+pub use share::{KeyShare, MAX_SHARE_BYTES, PublicKey, PublicPackage, SHARE_VERSION, WalletKey};
 pub use signature::{MAX_ED25519_MESSAGE, SignRequest, Signature};
 
 use ceremony::Context;

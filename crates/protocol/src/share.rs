@@ -52,6 +52,17 @@ impl PublicKey {
     pub(crate) fn new(scheme: Scheme, bytes: Vec<u8>) -> PublicKey {
         PublicKey { scheme, bytes }
     }
+    /// A key from its chain-ready encoding (see [`PublicKey::to_bytes`]), e.g. as a user
+    /// typed it: refused unless it is a valid point of the scheme's curve in that encoding.
+    pub fn from_bytes(scheme: Scheme, bytes: &[u8]) -> Result<PublicKey, Error> {
+        let valid = match scheme {
+            Scheme::Ecdsa => bytes.len() == 33 && crate::ecdsa::point_from_sec1(bytes).is_some(),
+            Scheme::Ed25519 => frost_ed25519::VerifyingKey::deserialize(bytes).is_ok(),
+            // An x-only key is the even-y point with that x coordinate (BIP-340 lift_x).
+            Scheme::Bip340 => bytes.len() == 32 && crate::ecdsa::point_from_sec1(&[&[0x02], bytes].concat()).is_some(),
+        };
+        if valid { Ok(PublicKey { scheme, bytes: bytes.to_vec() }) } else { Err(Error::Malformed("public key")) }
+    }
     /// The scheme.
     pub fn scheme(&self) -> Scheme {
         self.scheme
@@ -146,7 +157,7 @@ impl KeyShare {
     pub fn derive_public_key(&self, path: &str) -> Result<PublicKey, Error> {
         match &self.secret {
             Secret::Ecdsa(party) => crate::ecdsa::derive_public_key(party, path),
-            _ => Err(Error::InvalidParameters(format!("{} keys have no BIP-32 derivation", self.scheme()))),
+            _ => Err(no_derivation(self.scheme())),
         }
     }
 
@@ -255,6 +266,21 @@ impl PublicPackage {
             _ => None,
         }
     }
+    /// ECDSA only: the BIP-32 chain code agreed in DKG (kept by refresh and reshare).
+    pub fn chain_code(&self) -> Option<[u8; 32]> {
+        match &self.inner {
+            PublicInner::Ecdsa { chain_code, .. } => Some(*chain_code),
+            _ => None,
+        }
+    }
+    /// What a chain payload needs of this key: the group key, chain code or internal key.
+    pub fn wallet_key(&self) -> WalletKey {
+        WalletKey {
+            public_key: self.public_key(),
+            chain_code: self.chain_code(),
+            taproot_internal_key: self.taproot_internal_key(),
+        }
+    }
     /// A digest of the whole package, for binding it into ceremonies and wallet records.
     pub fn digest(&self) -> Result<[u8; 32], Error> {
         use sha2::Digest;
@@ -277,6 +303,75 @@ impl PublicPackage {
         }
         postcard::from_bytes(rest).map_err(|_| Error::Malformed("public package"))
     }
+}
+
+/// The public facts a chain payload needs about a wallet's key, without any share or
+/// verifying shares: the group key and, for ECDSA, the BIP-32 chain code (to derive child
+/// keys), for BIP-340 the taproot internal key P. Anyone who knows a wallet's public key
+/// can build one, so digests can be computed and checked without the wallet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletKey {
+    public_key: PublicKey,
+    chain_code: Option<[u8; 32]>,
+    taproot_internal_key: Option<[u8; 32]>,
+}
+
+impl WalletKey {
+    /// A key from its parts. A chain code only fits ECDSA and an internal key only BIP-340;
+    /// an internal key must be a valid x-only point. Either may be absent: derivation or
+    /// PSBT signing is then refused with an error that says what is missing.
+    pub fn new(
+        public_key: PublicKey,
+        chain_code: Option<[u8; 32]>,
+        taproot_internal_key: Option<[u8; 32]>,
+    ) -> Result<WalletKey, Error> {
+        let scheme = public_key.scheme();
+        if chain_code.is_some() && scheme != Scheme::Ecdsa {
+            return Err(Error::InvalidParameters(format!("a {scheme} key has no BIP-32 chain code")));
+        }
+        if let Some(p) = taproot_internal_key {
+            if scheme != Scheme::Bip340 {
+                return Err(Error::InvalidParameters(format!("a {scheme} key has no taproot internal key")));
+            }
+            PublicKey::from_bytes(Scheme::Bip340, &p)?;
+        }
+        Ok(WalletKey { public_key, chain_code, taproot_internal_key })
+    }
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.public_key.scheme()
+    }
+    /// The group public key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+    /// ECDSA: the BIP-32 chain code, if known.
+    pub fn chain_code(&self) -> Option<[u8; 32]> {
+        self.chain_code
+    }
+    /// BIP-340: the taproot internal key P, if known.
+    pub fn taproot_internal_key(&self) -> Option<[u8; 32]> {
+        self.taproot_internal_key
+    }
+    /// ECDSA only: the public key at a non-hardened BIP-32 path such as `m/44/60/0/0/0`,
+    /// from the group key and chain code alone (BIP-32 public derivation). Equals what
+    /// [`KeyShare::derive_public_key`] gives, and is the key a share derived to that path
+    /// signs for.
+    pub fn derive_public_key(&self, path: &str) -> Result<PublicKey, Error> {
+        match (self.scheme(), self.chain_code) {
+            (Scheme::Ecdsa, Some(chain_code)) => {
+                crate::ecdsa::derive_public_from(self.public_key.as_bytes(), chain_code, path)
+            }
+            (Scheme::Ecdsa, None) => {
+                Err(Error::InvalidParameters("BIP-32 derivation needs the wallet's chain code".into()))
+            }
+            (scheme, _) => Err(no_derivation(scheme)),
+        }
+    }
+}
+
+fn no_derivation(scheme: Scheme) -> Error {
+    Error::InvalidParameters(format!("{scheme} keys have no BIP-32 derivation"))
 }
 
 impl std::fmt::Debug for PublicPackage {
@@ -306,6 +401,59 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use crate::{Scheme, testing};
+
+    #[test]
+    fn public_derivation_matches_the_share_and_bip32() {
+        use bitcoin::bip32::{ChildNumber, DerivationPath, Xpub};
+        use std::str::FromStr;
+        let share = &testing::dkg(Scheme::Ecdsa, 2, 2).unwrap()[0];
+        let key = share.public_package().wallet_key();
+        let chain_code = key.chain_code().unwrap();
+        // The independent check: the bitcoin crate's BIP-32 public derivation.
+        let xpub = Xpub {
+            network: bitcoin::NetworkKind::Main,
+            depth: 0,
+            parent_fingerprint: Default::default(),
+            child_number: ChildNumber::from_normal_idx(0).unwrap(),
+            public_key: bitcoin::secp256k1::PublicKey::from_slice(key.public_key().as_bytes()).unwrap(),
+            chain_code: chain_code.into(),
+        };
+        let secp = bitcoin::secp256k1::Secp256k1::verification_only();
+        for path in ["m", "m/0", "m/44/60/0/0/0", "m/44/60/0/0/7", "m/2147483647/1"] {
+            let public = key.derive_public_key(path).unwrap();
+            assert_eq!(public, share.derive_public_key(path).unwrap(), "{path}");
+            let bip32 = xpub.derive_pub(&secp, &DerivationPath::from_str(path).unwrap()).unwrap();
+            assert_eq!(public.as_bytes(), &bip32.public_key.serialize()[..], "{path}");
+        }
+        for bad in ["", "44/60", "m/44'/60", "m/2147483648", "m/x"] {
+            assert!(key.derive_public_key(bad).is_err(), "{bad}");
+        }
+        let no_code = WalletKey::new(key.public_key().clone(), None, None).unwrap();
+        assert!(no_code.derive_public_key("m/0").is_err());
+    }
+
+    #[test]
+    fn public_keys_and_wallet_keys_from_parts() {
+        for scheme in Scheme::ALL {
+            let package = testing::dkg(scheme, 2, 2).unwrap()[0].public_package().clone();
+            let key = package.wallet_key();
+            let again = PublicKey::from_bytes(scheme, key.public_key().as_bytes()).unwrap();
+            assert_eq!(&again, key.public_key());
+            assert_eq!(WalletKey::new(again, key.chain_code(), key.taproot_internal_key()).unwrap(), key, "{scheme}");
+            assert!(PublicKey::from_bytes(scheme, &[]).is_err());
+            assert!(PublicKey::from_bytes(scheme, &[0xff; 33]).is_err());
+            assert!(PublicKey::from_bytes(scheme, &key.public_key().as_bytes()[1..]).is_err());
+        }
+        let ed = testing::dkg(Scheme::Ed25519, 2, 2).unwrap()[0].public_key();
+        assert!(WalletKey::new(ed.clone(), Some([1; 32]), None).is_err());
+        assert!(WalletKey::new(ed.clone(), None, Some([1; 32])).is_err());
+        assert!(WalletKey::new(ed, None, None).unwrap().derive_public_key("m/0").is_err());
+        let tr = testing::dkg(Scheme::Bip340, 2, 2).unwrap()[0].public_key();
+        // x = 5 is not on secp256k1 (5³ + 7 = 132 is not a square mod p).
+        let mut not_x = [0u8; 32];
+        not_x[31] = 5;
+        assert!(WalletKey::new(tr, None, Some(not_x)).is_err());
+    }
 
     #[test]
     fn debug_never_shows_the_secret() {

@@ -581,6 +581,8 @@ async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: &Grant, bytes: &[u
             let started = Instant::now();
             match shared.mailbox.append(grant.ceremony, h.to.get(), Arc::from(bytes), now).await {
                 Ok(_) => {
+                    // Crash tests: a relay dying with frames stored but not yet receipted.
+                    tssw_fault::point("relay.frame.stored");
                     shared.metrics.store_seconds.observe(started.elapsed().as_secs_f64());
                     shared.metrics.frames_in.inc();
                     shared.metrics.bytes_in.inc_by(bytes.len() as u64);

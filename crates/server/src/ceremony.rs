@@ -149,6 +149,7 @@ impl Ceremonies {
             })
             .await
             .map_err(begin_error)?;
+        tssw_fault::point("server.ceremony.begun");
         let id = hex::encode(began.ceremony.0);
         let recorded = store
             .start_ceremony(
@@ -211,6 +212,8 @@ impl Ceremonies {
             let _ = done.send(true);
         });
 
+        // Crash tests: the enclave runs its side, the client never hears of the ceremony.
+        tssw_fault::point("server.ceremony.started");
         Ok(CeremonyStart {
             ceremony_id: id,
             wallet_id: req.wallet.to_string(),

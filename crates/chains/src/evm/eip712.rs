@@ -14,6 +14,7 @@ pub struct TypedData {
     data: DynTypedData,
     signer: Address,
     hash: B256,
+    struct_hash: Option<B256>,
 }
 
 impl TypedData {
@@ -33,7 +34,13 @@ impl TypedData {
         };
         let data: DynTypedData = serde_json::from_value(value).map_err(|e| Error::malformed("EIP-712 JSON", e))?;
         let hash = data.eip712_signing_hash().map_err(|e| Error::malformed("EIP-712 typed data", e))?;
-        Ok(Self { data, signer, hash })
+        // alloy (like MetaMask) leaves the message out of the digest for this primary type.
+        let struct_hash = if data.primary_type == "EIP712Domain" {
+            None
+        } else {
+            Some(data.hash_struct().map_err(|e| Error::malformed("EIP-712 typed data", e))?)
+        };
+        Ok(Self { data, signer, hash, struct_hash })
     }
 
     /// The parsed typed data (domain, primary type, message) for policy checks and display.
@@ -44,6 +51,17 @@ impl TypedData {
     /// The EIP-712 signing digest `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message))`.
     pub fn hash(&self) -> B256 {
         self.hash
+    }
+
+    /// The domain separator, `hashStruct(domain)`.
+    pub fn domain_separator(&self) -> B256 {
+        self.data.domain().separator()
+    }
+
+    /// `hashStruct(message)`; `None` when the primary type is `EIP712Domain`, whose digest
+    /// is `keccak256(0x1901 ‖ domainSeparator)` alone.
+    pub fn struct_hash(&self) -> Option<B256> {
+        self.struct_hash
     }
 }
 

@@ -7,7 +7,7 @@ use tssw_protocol::{PartyIndex, PublicPackage, ResharePlan};
 use crate::enclave::{Enclave, Job, Pending};
 use crate::error::EnclaveError;
 use crate::wire::{Began, Begin, CeremonyOp};
-use tssw_api::binding;
+use tssw_api::{ChainPayload, binding};
 
 pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> {
     let now = enclave.now();
@@ -34,7 +34,15 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
         CeremonyOp::Sign { share, epoch, payload, allow_raw_digest, expected_digest } => {
             let share = enclave.sealer()?.open(&share, wallet, epoch)?;
             own_index(me, share.index())?;
-            let request = payload.sign_request(&share, allow_raw_digest)?;
+            if let ChainPayload::EpochCheck { epoch: asked } = payload
+                && asked != share.epoch()
+            {
+                return Err(EnclaveError::BadRequest(format!(
+                    "an epoch check for epoch {asked} with a share of epoch {}",
+                    share.epoch()
+                )));
+            }
+            let request = payload.sign_request(&share.public_package().wallet_key(), allow_raw_digest)?;
             let digest = binding::sign_digest(wallet, &request).map_err(|e| EnclaveError::BadRequest(e.to_string()))?;
             if expected_digest.is_some_and(|d| d != digest) {
                 return Err(EnclaveError::DigestMismatch);

@@ -37,9 +37,12 @@ pub(super) async fn run(
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         handle.block_on(async move {
-            tokio::time::timeout(deadline, execute(&e, ceremony, pending, &relay_url, token))
+            let result = tokio::time::timeout(deadline, execute(&e, ceremony, pending, &relay_url, token))
                 .await
-                .unwrap_or(Err(EnclaveError::Expired))
+                .unwrap_or(Err(EnclaveError::Expired));
+            // Crash tests: the ceremony is over (a new share sealed) but the host never hears.
+            tssw_fault::point("enclave.run.finished");
+            result
         })
     })
     .await
@@ -54,6 +57,7 @@ async fn execute(
     token: RelayToken,
 ) -> Result<Response, EnclaveError> {
     let Pending { wallet, job, setup, ephemeral, .. } = pending;
+    tssw_fault::point("enclave.run.started");
     let me = setup.index_of(&enclave.identity()).ok_or(EnclaveError::Internal("enclave not in its own setup"))?;
     let mut session = Session::new(&setup, &enclave.identity, ephemeral).map_err(EnclaveError::Setup)?;
     let mut transport = RelayTransport::connect(relay_url, id, Token::from_text(token.0))

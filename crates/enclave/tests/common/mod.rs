@@ -266,7 +266,7 @@ impl World {
         sealed: &NewShare,
         payload: &ChainPayload,
     ) -> (SignRequest, Signature) {
-        let request = payload.sign_request(user, false).unwrap();
+        let request = payload.sign_request(&user.public_package().wallet_key(), false).unwrap();
         let digest = tssw_api::sign_digest(wallet, &request).unwrap();
         let op = CeremonyOp::Sign {
             share: sealed.sealed.clone(),

@@ -108,6 +108,34 @@ pub(crate) fn derive_public_key(party: &DklsParty, path: &str) -> Result<PublicK
     Ok(public_key_of(&derived.pk))
 }
 
+/// BIP-32 public derivation from the group key and chain code alone. `dkls23`'s own
+/// derivation (`DerivData::derive_from_path`) is reused with a zero share: the child key
+/// and chain code depend only on the parent key, chain code and index, so the result is
+/// the key a share derived along the same path signs for.
+pub(crate) fn derive_public_from(sec1: &[u8], chain_code: [u8; 32], path: &str) -> Result<PublicKey, Error> {
+    let pk = point_from_sec1(sec1).ok_or(Error::Malformed("public key"))?;
+    let root = dkls23_core::protocols::derivation::DerivData::<K> {
+        depth: 0,
+        child_number: 0,
+        parent_fingerprint: [0; 4],
+        poly_point: k256::Scalar::ZERO,
+        pk,
+        chain_code,
+    };
+    let derived = root
+        .derive_from_path(path)
+        .map_err(|e| Error::InvalidParameters(format!("derivation path `{path}`: {}", e.description)))?;
+    Ok(public_key_of(&derived.pk))
+}
+
+/// A SEC1 compressed point, or `None` if the bytes are not one.
+pub(crate) fn point_from_sec1(bytes: &[u8]) -> Option<k256::AffinePoint> {
+    use k256::elliptic_curve::group::GroupEncoding;
+    let array: [u8; 33] = bytes.try_into().ok()?;
+    let point = k256::AffinePoint::from_bytes(&array.into());
+    Option::from(point)
+}
+
 /// The share's `dkls23` threshold and size must fit its `u8` numbering.
 pub(crate) fn params(threshold: u16, parties: u16) -> Result<dkls23_core::protocols::Parameters, Error> {
     let t = u8::try_from(threshold).map_err(|_| Error::InvalidParameters("threshold above 255".into()))?;

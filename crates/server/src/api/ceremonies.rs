@@ -293,7 +293,7 @@ pub(super) async fn confirm(
         let op = CeremonyOp::Sign {
             share: sealed(&pending)?,
             epoch: epoch_u64(epoch)?,
-            payload: ChainPayload::EpochCheck,
+            payload: ChainPayload::EpochCheck { epoch: epoch_u64(epoch)? },
             allow_raw_digest: false,
             expected_digest: None,
         };

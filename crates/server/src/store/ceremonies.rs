@@ -82,6 +82,7 @@ impl Store {
         limit: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.bookkeeping().await?;
         let inserted = sqlx::query(
             "INSERT INTO ceremonies (id, account_id, wallet_id, operation, status, epoch, expires_at, created_at) \
              SELECT $1, $2, $3, $4, 'running', $5, $6, $7 WHERE (SELECT COUNT(*) FROM ceremonies \
@@ -95,9 +96,10 @@ impl Store {
         .bind(expires_at)
         .bind(now)
         .bind(limit)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         Ok(inserted == 1)
     }
 
@@ -107,6 +109,7 @@ impl Store {
             Outcome::Done { signature, committed } => ("done", None, signature.clone(), committed.map(i64::from)),
             Outcome::Failed(why) => ("failed", Some(why.clone()), None, None),
         };
+        let mut tx = self.bookkeeping().await?;
         sqlx::query(
             "UPDATE ceremonies SET status = $1, error = $2, signature = $3, committed = $4 \
              WHERE id = $5 AND status = 'running'",
@@ -116,8 +119,9 @@ impl Store {
         .bind(signature)
         .bind(committed)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

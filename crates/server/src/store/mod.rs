@@ -1,12 +1,23 @@
 //! Storage: one `sqlx` `Any` pool over SQLite (the embedded default, a file in the data
 //! dir) or PostgreSQL (production), with the migrations of each embedded in the binary.
 //!
+//! **Two kinds of commit.** Writes that carry key material or decide who can sign — sealed
+//! shares, epoch commits, devices, accounts, policy, backups — are *durable*: their commit
+//! reaches the disk before it returns (SQLite `synchronous=FULL` for that transaction,
+//! PostgreSQL's default). Bookkeeping — idempotency records, ceremony rows, audit entries —
+//! is committed without waiting for the disk (SQLite `synchronous=NORMAL` in WAL mode,
+//! PostgreSQL `synchronous_commit=off`): still atomic and crash-safe against a killed
+//! process, but a power loss may roll back the last moments of it. A durable commit also
+//! flushes every earlier write (one WAL), so bookkeeping is never lost *before* key
+//! material that followed it. This is what keeps a signature from waiting on six fsyncs.
+//!
 //! Only the runtime query API is used (the `query!` macros need a database at build time).
 //! Queries are written once in the dialect both accept (`$n` placeholders, BIGINT, bytes
 //! as BLOB/BYTEA); the two migration folders differ only in the bytes type.
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Row};
 
 use crate::audit::{self, AuditEntry};
 
@@ -67,7 +78,11 @@ pub enum Idempotent {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    sqlite: bool,
 }
+
+/// A transaction.
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,13 +108,55 @@ impl Store {
         };
         // SQLite allows one writer at a time; more connections only queue on its lock.
         let max = if sqlite { 1 } else { 16 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(&url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL: readers do not block the writer; NORMAL: see the module docs.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
         if sqlite {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         } else {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         }
-        Ok(Store { pool })
+        Ok(Store { pool, sqlite })
+    }
+
+    /// A connection for a durable transaction: begin it with `sqlx::Connection::begin`,
+    /// and hand the connection to [`Store::relax`] after the commit.
+    pub(crate) async fn durable(&self) -> Result<PoolConnection<Any>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.sqlite {
+            // Only outside a transaction may SQLite's safety level change.
+            sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Back to bookkeeping speed. A connection that missed this (an error on the way) stays
+    /// at FULL: slower, never less safe.
+    pub(crate) async fn relax(&self, mut conn: PoolConnection<Any>) -> Result<(), StoreError> {
+        if self.sqlite {
+            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// A bookkeeping transaction (see the module docs).
+    pub(crate) async fn bookkeeping(&self) -> Result<Tx<'static>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !self.sqlite {
+            sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
+        }
+        Ok(tx)
     }
 
     /// The pool, for maintenance and tests.
@@ -109,17 +166,26 @@ impl Store {
 
     /// The account for an identity provider's (issuer, subject), created on first sight.
     pub async fn account(&self, issuer: &str, subject: &str, now: i64) -> Result<String, StoreError> {
-        let id = random_id();
+        let known = sqlx::query("SELECT id FROM accounts WHERE issuer = $1 AND subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = known {
+            return Ok(row.try_get("id")?);
+        }
+        let mut conn = self.durable().await?;
         sqlx::query(
             "INSERT INTO accounts (id, issuer, subject, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (issuer, subject) DO NOTHING",
         )
-        .bind(&id)
+        .bind(random_id())
         .bind(issuer)
         .bind(subject)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
+        self.relax(conn).await?;
         let row = sqlx::query("SELECT id FROM accounts WHERE issuer = $1 AND subject = $2")
             .bind(issuer)
             .bind(subject)
@@ -136,6 +202,7 @@ impl Store {
         name: &str,
         now: i64,
     ) -> Result<Device, StoreError> {
+        let mut conn = self.durable().await?;
         sqlx::query(
             "INSERT INTO devices (id, account_id, identity_key, name, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (account_id, identity_key) DO NOTHING",
@@ -145,8 +212,9 @@ impl Store {
         .bind(identity_key.to_vec())
         .bind(name)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
+        self.relax(conn).await?;
         let row = sqlx::query(
             "SELECT id, identity_key, name, created_at FROM devices WHERE account_id = $1 AND identity_key = $2",
         )
@@ -198,6 +266,7 @@ impl Store {
         request_hash: &[u8; 32],
         now: i64,
     ) -> Result<Idempotent, StoreError> {
+        let mut tx = self.bookkeeping().await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency (account_id, key, request_hash, status, body, created_at) \
              VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
@@ -207,9 +276,10 @@ impl Store {
         .bind(request_hash.to_vec())
         .bind(Vec::<u8>::new())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         if inserted == 1 {
             return Ok(Idempotent::Reserved);
         }
@@ -238,24 +308,28 @@ impl Store {
         status: u16,
         body: &[u8],
     ) -> Result<(), StoreError> {
+        let mut tx = self.bookkeeping().await?;
         sqlx::query("UPDATE idempotency SET status = $1, body = $2 WHERE account_id = $3 AND key = $4")
             .bind(i64::from(status))
             .bind(body.to_vec())
             .bind(account)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Releases a reserved key whose request failed before it had a response to keep, so a
     /// retry with the same key runs again.
     pub async fn abandon_idempotent(&self, account: &str, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.bookkeeping().await?;
         sqlx::query("DELETE FROM idempotency WHERE account_id = $1 AND key = $2 AND status = 0")
             .bind(account)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -270,8 +344,9 @@ impl Store {
         now: i64,
     ) -> Result<AuditEntry, StoreError> {
         for _ in 0..AUDIT_ATTEMPTS {
+            let mut tx = self.bookkeeping().await?;
             let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
             let (seq, prev_hash) = match tail {
                 Some(row) => (row.try_get::<i64, _>("seq")? + 1, to_hash(row.try_get("hash")?)?),
@@ -289,9 +364,10 @@ impl Store {
             .bind(&entry.detail)
             .bind(entry.prev_hash.to_vec())
             .bind(entry.hash.to_vec())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+            tx.commit().await?;
             if inserted == 1 {
                 return Ok(entry);
             }

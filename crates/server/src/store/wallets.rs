@@ -6,7 +6,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use tssw_api::http::Holder;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
+use sqlx::Connection;
 
 /// A wallet's record (the server share itself is sealed, in `server_shares`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -57,7 +58,8 @@ impl Store {
         members: &[(i64, Holder)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.durable().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "INSERT INTO wallets (id, account_id, scheme, threshold, parties, public_key, epoch, created_at, status) \
              VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'creating')",
@@ -73,6 +75,7 @@ impl Store {
         .await?;
         insert_members(&mut tx, id, 1, members).await?;
         tx.commit().await?;
+        self.relax(conn).await?;
         Ok(())
     }
 
@@ -150,7 +153,8 @@ impl Store {
         public_package: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.durable().await?;
+        let mut tx = conn.begin().await?;
         insert_share(&mut tx, wallet, 1, "active", sealed, public_package, now).await?;
         sqlx::query("UPDATE wallets SET status = 'active', public_key = $1, epoch = 1 WHERE id = $2")
             .bind(public_key.to_vec())
@@ -158,6 +162,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.relax(conn).await?;
         Ok(())
     }
 
@@ -182,11 +187,13 @@ impl Store {
         members: &[(i64, Holder)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.durable().await?;
+        let mut tx = conn.begin().await?;
         delete_pending(&mut tx, wallet).await?;
         insert_share(&mut tx, wallet, epoch, "pending", sealed, public_package, now).await?;
         insert_members(&mut tx, wallet, epoch, members).await?;
         tx.commit().await?;
+        self.relax(conn).await?;
         Ok(())
     }
 
@@ -202,7 +209,8 @@ impl Store {
         ceremony: &str,
         threshold: i64,
     ) -> Result<Option<bool>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.durable().await?;
+        let mut tx = conn.begin().await?;
         let pending = sqlx::query("SELECT state FROM server_shares WHERE wallet_id = $1 AND epoch = $2")
             .bind(wallet)
             .bind(epoch)
@@ -211,8 +219,16 @@ impl Store {
         let state: Option<String> = pending.map(|r| r.try_get("state")).transpose()?;
         match state.as_deref() {
             Some("pending") => {}
-            Some("active") => return Ok(Some(true)),
-            _ => return Ok(None),
+            Some("active") => {
+                drop(tx);
+                self.relax(conn).await?;
+                return Ok(Some(true));
+            }
+            _ => {
+                drop(tx);
+                self.relax(conn).await?;
+                return Ok(None);
+            }
         }
         for holder in holders {
             sqlx::query(
@@ -238,6 +254,7 @@ impl Store {
         .try_get("n")?;
         if missing > 0 {
             tx.commit().await?;
+            self.relax(conn).await?;
             return Ok(Some(false));
         }
         let parties: i64 = sqlx::query("SELECT COUNT(*) AS n FROM members WHERE wallet_id = $1 AND epoch = $2")
@@ -266,13 +283,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.relax(conn).await?;
         Ok(Some(true))
     }
 
     /// Drops a pending epoch (a holder lost its new share before confirming). Returns
     /// whether there was one.
     pub async fn abort_pending(&self, wallet: &str, epoch: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.durable().await?;
+        let mut tx = conn.begin().await?;
         let deleted =
             sqlx::query("DELETE FROM server_shares WHERE wallet_id = $1 AND epoch = $2 AND state = 'pending'")
                 .bind(wallet)
@@ -290,21 +309,25 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.relax(conn).await?;
         Ok(deleted > 0)
     }
 
     /// Sets whether the enclave signs bare digests for the wallet.
     pub async fn set_allow_raw_digest(&self, wallet: &str, allow: bool) -> Result<(), StoreError> {
+        let mut conn = self.durable().await?;
         sqlx::query("UPDATE wallets SET allow_raw_digest = $1 WHERE id = $2")
             .bind(i64::from(allow))
             .bind(wallet)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
+        self.relax(conn).await?;
         Ok(())
     }
 
     /// Stores (replaces) the wallet's encrypted user-share backup.
     pub async fn put_backup(&self, wallet: &str, epoch: i64, envelope: &[u8], now: i64) -> Result<(), StoreError> {
+        let mut conn = self.durable().await?;
         sqlx::query(
             "INSERT INTO backups (wallet_id, epoch, envelope, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (wallet_id) DO UPDATE SET epoch = $2, envelope = $3, updated_at = $4",
@@ -313,8 +336,9 @@ impl Store {
         .bind(epoch)
         .bind(envelope.to_vec())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
+        self.relax(conn).await?;
         Ok(())
     }
 
@@ -327,8 +351,6 @@ impl Store {
         row.map(|r| Ok((r.try_get("epoch")?, r.try_get("envelope")?, r.try_get("updated_at")?))).transpose()
     }
 }
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 async fn insert_members(
     tx: &mut Tx<'_>,

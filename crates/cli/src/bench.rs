@@ -1,0 +1,303 @@
+//! `tssw bench`: end-to-end DKG and signing through the real stack on loopback, with the
+//! in-process protocol floor measured in the same run.
+//!
+//! The service side is `tssw dev` in a child process (its enclave another child); this
+//! process is the client, so the client's CPU is separate from the service's as it would be
+//! on a real device. For each scheme: DKG latency, sequential sign latency (p50/p99), then
+//! sign throughput with `--concurrency` ceremonies in flight; beside each, the floor: the
+//! same ceremony with both parties in this process through the protocol crate's in-memory
+//! pump (no encryption, network, database or enclave), whose time is also the whole
+//! compute of one ceremony. The compute bound on throughput is `cores / floor`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+use tssw_api::ChainPayload;
+use tssw_client::{ApiClient, Device};
+use tssw_protocol::{KeyShare, Scheme, SignRequest};
+
+use crate::config::ClientConfig;
+
+/// Flags of `tssw bench`.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// Sequential signatures per scheme for the latency figures.
+    #[arg(long, default_value_t = 50)]
+    signs: usize,
+    /// DKGs per scheme.
+    #[arg(long, default_value_t = 3)]
+    dkgs: usize,
+    /// Signatures in flight at once for the throughput figure.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Signatures per scheme for the throughput figure.
+    #[arg(long, default_value_t = 200)]
+    throughput_signs: usize,
+    /// Schemes to measure (default: all).
+    #[arg(long, value_delimiter = ',')]
+    schemes: Vec<Scheme>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Latency {
+    p50_ms: f64,
+    p99_ms: f64,
+    n: usize,
+}
+
+#[derive(Serialize)]
+struct SchemeReport {
+    scheme: Scheme,
+    dkg: Latency,
+    dkg_floor: Latency,
+    sign: Latency,
+    sign_floor: Latency,
+    sign_ratio_p50: f64,
+    throughput_per_s: f64,
+    compute_bound_per_s: f64,
+    throughput_of_bound: f64,
+    concurrency: usize,
+}
+
+fn latency(mut samples: Vec<Duration>) -> Latency {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    Latency { p50_ms: at(0.5), p99_ms: at(0.99), n: samples.len() }
+}
+
+fn payload(scheme: Scheme, i: usize) -> ChainPayload {
+    let message = format!("tssw bench {i}").into_bytes();
+    match scheme {
+        Scheme::Ecdsa => ChainPayload::EvmPersonalMessage { message, derivation_path: None },
+        Scheme::Ed25519 => ChainPayload::SolanaOffchainMessage { message },
+        // Sighash-like bytes; the bench wallet enables raw digests for this scheme only.
+        Scheme::Bip340 => {
+            let mut digest = [0u8; 32];
+            digest[..message.len().min(32)].copy_from_slice(&message[..message.len().min(32)]);
+            ChainPayload::RawDigest { digest }
+        }
+    }
+}
+
+/// Runs the benchmark.
+pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
+    let schemes = if args.schemes.is_empty() { Scheme::ALL.to_vec() } else { args.schemes.clone() };
+    let dir = std::env::temp_dir().join(format!("tssw-bench-{}", std::process::id()));
+    let stack = DevProcess::start(&dir)?;
+    let result = crate::runtime()?.block_on(async {
+        let config = ClientConfig::load(Some(&stack.config))?;
+        let token = config.token.clone().ok_or("the dev config has no token")?;
+        let api = ApiClient::new(&config.server_url, &token).map_err(|e| e.to_string())?;
+        let trust = config.trust.policy()?;
+        let identity = tssw_channel::IdentityKey::random();
+        api.register_device(&identity.party_id(), "bench").await.map_err(|e| e.to_string())?;
+        let enclave = tssw_client::ceremony::attest(&api, &trust).await.map_err(|e| e.to_string())?;
+        let device = Device { api: &api, identity: &identity, enclave, stall: Duration::from_secs(30) };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut reports = Vec::new();
+        for scheme in schemes {
+            reports.push(bench_scheme(&device, scheme, args, cores).await?);
+        }
+        Ok::<_, String>((reports, cores))
+    });
+    drop(stack);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (reports, cores) = result?;
+    if args.json {
+        let out = serde_json::json!({"cores": cores, "schemes": reports});
+        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    } else {
+        print_table(&reports, cores);
+    }
+    Ok(())
+}
+
+async fn bench_scheme(d: &Device<'_>, scheme: Scheme, args: &BenchArgs, cores: usize) -> Result<SchemeReport, String> {
+    let e = |e: tssw_client::CeremonyError| format!("{scheme}: {e}");
+    let mut dkg = Vec::new();
+    let mut wallet = None;
+    for _ in 0..args.dkgs.max(1) {
+        let started = Instant::now();
+        let (start, share) = d.create_wallet(scheme).await.map_err(e)?;
+        d.outcome(&start).await.map_err(e)?;
+        dkg.push(started.elapsed());
+        wallet = Some((start.wallet_id, share));
+    }
+    let (wallet, share) = wallet.ok_or("no wallet")?;
+    let raw = scheme == Scheme::Bip340;
+    if raw {
+        d.api
+            .set_policy(&wallet, tssw_api::http::WalletPolicy { allow_raw_digest: true })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+
+    // Warm up connections and caches, then measure one at a time.
+    d.sign(&wallet, &share, &payload(scheme, 0), raw).await.map_err(e)?;
+    let mut sign = Vec::new();
+    for i in 0..args.signs {
+        let started = Instant::now();
+        let (request, signature) = d.sign(&wallet, &share, &payload(scheme, i), raw).await.map_err(e)?;
+        sign.push(started.elapsed());
+        tssw_verify::verify(&share.public_key(), &request, &signature).map_err(|v| format!("{scheme}: {v}"))?;
+    }
+
+    let started = Instant::now();
+    let per_worker = args.throughput_signs.div_ceil(args.concurrency.max(1));
+    let workers = (0..args.concurrency.max(1)).map(|w| {
+        let (wallet, share) = (&wallet, &share);
+        async move {
+            for i in 0..per_worker {
+                d.sign(wallet, share, &payload(scheme, w * per_worker + i), raw).await.map_err(e)?;
+            }
+            Ok::<usize, String>(per_worker)
+        }
+    });
+    let done: usize = futures_util::future::try_join_all(workers).await?.into_iter().sum();
+    let throughput = done as f64 / started.elapsed().as_secs_f64();
+
+    let (dkg_floor, sign_floor) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;
+    let floor_p50 = sign_floor.p50_ms;
+    let sign = latency(sign);
+    let bound = cores as f64 * 1e3 / floor_p50;
+    Ok(SchemeReport {
+        scheme,
+        dkg: latency(dkg),
+        dkg_floor,
+        sign_ratio_p50: sign.p50_ms / floor_p50,
+        sign,
+        sign_floor,
+        throughput_per_s: throughput,
+        compute_bound_per_s: bound,
+        throughput_of_bound: throughput / bound,
+        concurrency: args.concurrency,
+    })
+}
+
+/// Both parties in this process, one thread, through the in-memory pump.
+fn floor(scheme: Scheme, dkgs: usize, signs: usize) -> Result<(Latency, Latency), String> {
+    let mut dkg = Vec::new();
+    let mut shares: Vec<KeyShare> = Vec::new();
+    for _ in 0..dkgs {
+        let started = Instant::now();
+        shares = tssw_protocol::testing::dkg(scheme, 2, 2).map_err(|e| e.to_string())?;
+        dkg.push(started.elapsed());
+    }
+    let refs: Vec<&KeyShare> = shares.iter().collect();
+    let mut sign = Vec::new();
+    for i in 0..signs {
+        let mut digest = [0u8; 32];
+        digest[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let request = match scheme {
+            Scheme::Ecdsa => SignRequest::Ecdsa { prehash: digest, derivation_path: None },
+            Scheme::Ed25519 => SignRequest::Ed25519 { message: digest.to_vec() },
+            Scheme::Bip340 => SignRequest::Bip340 { sighash: digest, merkle_root: None },
+        };
+        let started = Instant::now();
+        tssw_protocol::testing::sign(&refs, &request).map_err(|e| e.to_string())?;
+        sign.push(started.elapsed());
+    }
+    Ok((latency(dkg), latency(sign)))
+}
+
+fn print_table(reports: &[SchemeReport], cores: usize) {
+    println!("tssw bench: the real stack on loopback (tssw dev in a child process), this process as the client");
+    println!("{:<8} {:<6} {:>10} {:>10} {:>12} {:>7}", "scheme", "op", "p50 ms", "p99 ms", "floor p50", "ratio");
+    for r in reports {
+        let dkg_ratio = r.dkg.p50_ms / r.dkg_floor.p50_ms;
+        println!(
+            "{:<8} {:<6} {:>10.2} {:>10.2} {:>12.2} {:>6.2}x",
+            r.scheme.name(),
+            "dkg",
+            r.dkg.p50_ms,
+            r.dkg.p99_ms,
+            r.dkg_floor.p50_ms,
+            dkg_ratio
+        );
+        println!(
+            "{:<8} {:<6} {:>10.2} {:>10.2} {:>12.2} {:>6.2}x",
+            r.scheme.name(),
+            "sign",
+            r.sign.p50_ms,
+            r.sign.p99_ms,
+            r.sign_floor.p50_ms,
+            r.sign_ratio_p50
+        );
+    }
+    println!();
+    println!("{:<8} {:>12} {:>14} {:>10}", "scheme", "signs/s", "bound/s", "of bound");
+    for r in reports {
+        println!(
+            "{:<8} {:>12.1} {:>14.1} {:>9.0}%",
+            r.scheme.name(),
+            r.throughput_per_s,
+            r.compute_bound_per_s,
+            r.throughput_of_bound * 100.0
+        );
+    }
+    println!(
+        "(bound = {cores} cores / the floor's time per signature; {} signatures in flight)",
+        reports.first().map_or(0, |r| r.concurrency)
+    );
+}
+
+/// `tssw dev` as a child process on free ports in a temporary directory.
+struct DevProcess {
+    child: std::process::Child,
+    config: PathBuf,
+}
+
+impl DevProcess {
+    fn start(dir: &std::path::Path) -> Result<DevProcess, String> {
+        use std::io::BufRead;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = std::process::Command::new(exe)
+            .args(["dev", "--server-bind", "127.0.0.1:0", "--relay-bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start tssw dev: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout from tssw dev")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut config = None;
+        for line in lines.by_ref() {
+            let line = line.map_err(|e| e.to_string())?;
+            if let Some(path) = line.trim().strip_prefix("client config") {
+                config = Some(PathBuf::from(path.trim()));
+                break;
+            }
+        }
+        let config = config.ok_or("tssw dev exited before it was ready")?;
+        // Keep reading: a closed pipe would make its next line of output fail.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(DevProcess { child, config })
+    }
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        // SIGTERM, so `tssw dev` stops its enclave too; SIGKILL if it does not exit.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        for _ in 0..250 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,188 @@
+//! `tssw dev`: the whole service side on loopback from one command — the enclave as a
+//! child process (`tssw enclave`, dev backend: **not a hardware TEE**), the relay and the
+//! wallet server in this process, SQLite in the data directory — plus a client
+//! configuration file that points the other `tssw` commands at it.
+//!
+//! [`Stack`] is also what `tssw demo` starts in a temporary directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tssw_enclave::EnclaveClient;
+use tssw_enclave::backend::dev::{DevBackend, measure};
+use tssw_server::{AppState, Authenticator, Ceremonies, CeremonyLimits, DevIssuer, RelayIssuer, Store};
+
+use crate::config::{ClientConfig, TrustConfig};
+
+/// Flags of `tssw dev`.
+#[derive(Args, Debug)]
+pub(crate) struct DevArgs {
+    /// Where the stack keeps its state (database, enclave keys, relay-token key, dev
+    /// issuer key, client configuration).
+    #[arg(long, env = "TSSW_DEV_DATA_DIR", default_value = ".tssw-dev")]
+    data_dir: PathBuf,
+    /// The wallet server's address.
+    #[arg(long, env = "TSSW_DEV_SERVER_BIND", default_value = "127.0.0.1:7800")]
+    server_bind: SocketAddr,
+    /// The relay's address.
+    #[arg(long, env = "TSSW_DEV_RELAY_BIND", default_value = "127.0.0.1:7700")]
+    relay_bind: SocketAddr,
+}
+
+/// The running stack. Dropping it stops the server and relay and kills the enclave.
+pub(crate) struct Stack {
+    pub(crate) server_url: String,
+    pub(crate) relay_url: String,
+    pub(crate) config_path: PathBuf,
+    enclave: Child,
+    stops: Vec<oneshot::Sender<()>>,
+}
+
+impl Stack {
+    /// Starts everything under `data_dir` and waits until the enclave answers.
+    pub(crate) async fn start(
+        data_dir: &Path,
+        server_bind: SocketAddr,
+        relay_bind: SocketAddr,
+    ) -> Result<Stack, String> {
+        tssw_keyfile::prepare_dir(data_dir).map_err(|e| format!("data dir: {e}"))?;
+        let root = std::fs::canonicalize(data_dir).map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+        let file = |name: &str| root.join(name);
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+
+        let socket = file("enclave.sock");
+        let enclave_dir = file("enclave");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file("enclave.log"))
+            .map_err(|e| format!("enclave log: {e}"))?;
+        let mut enclave = Command::new(&exe)
+            .arg("enclave")
+            .arg("--exit-with-parent")
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--data-dir")
+            .arg(&enclave_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start the enclave: {e}"))?;
+        let client = EnclaveClient::new(&socket);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.health().await.is_err() {
+            if let Ok(Some(status)) = enclave.try_wait() {
+                return Err(format!("the enclave exited ({status}); see {}", file("enclave.log").display()));
+            }
+            if Instant::now() > deadline {
+                let _ = enclave.kill();
+                return Err(format!("the enclave did not answer in 30 s; see {}", file("enclave.log").display()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let trust = TrustConfig {
+            measurements: vec![hex::encode(measure(&exe).map_err(|e| format!("measuring the enclave: {e}"))?)],
+            dev_attestation_key: Some(hex::encode(
+                DevBackend::read_attestation_public_key(&enclave_dir).map_err(|e| format!("enclave key: {e}"))?,
+            )),
+        };
+
+        let mut stops = Vec::new();
+        let seed = tssw_keyfile::load_or_create(&file("relay-token.key")).map_err(|e| e.to_string())?;
+        let issuer = SigningKey::from_bytes(&seed);
+        let relay = TcpListener::bind(relay_bind).await.map_err(|e| format!("cannot listen on {relay_bind}: {e}"))?;
+        let relay_url = format!("ws://{}", relay.local_addr().map_err(|e| e.to_string())?);
+        let mut relay_config = tssw_relay::Config::new(issuer.verifying_key());
+        // Every party of every ceremony comes from 127.0.0.1 here, and one developer is one
+        // account: the per-IP and per-account limits are for the internet edge.
+        relay_config.ip_rate = tssw_relay::Rate { per_second: 10_000, burst: 10_000 };
+        relay_config.account_rate = tssw_relay::Rate { per_second: 100_000, burst: 100_000 };
+        relay_config.max_open_ceremonies_per_account = 1_000;
+        stops.push(spawn_until(|stop| tssw_relay::run(relay, relay_config, stop)));
+
+        let db = format!("sqlite://{}", file("server.db").display());
+        let store = Store::connect(&db).await.map_err(|e| format!("database: {e}"))?;
+        let dev_seed = tssw_keyfile::load_or_create(&file("dev-issuer.key")).map_err(|e| e.to_string())?;
+        let dev = DevIssuer::from_seed(*dev_seed);
+        let ceremonies = Ceremonies::new(
+            client,
+            RelayIssuer::new(issuer, vec![relay_url.clone()], relay_url.clone()),
+            CeremonyLimits::default(),
+        );
+        let state = Arc::new(AppState {
+            store,
+            auth: Authenticator::new(vec![dev.config()]),
+            ceremonies: Some(Arc::new(ceremonies)),
+        });
+        let server =
+            TcpListener::bind(server_bind).await.map_err(|e| format!("cannot listen on {server_bind}: {e}"))?;
+        let server_url = format!("http://{}", server.local_addr().map_err(|e| e.to_string())?);
+        let app = tssw_server::router(state);
+        stops.push(spawn_until(|stop| async move {
+            let _ = axum::serve(server, app).with_graceful_shutdown(stop).await;
+        }));
+
+        let token = dev.mint("dev", now(), 30 * 24 * 3_600).map_err(|e| format!("dev token: {e}"))?;
+        let config =
+            ClientConfig { server_url: server_url.clone(), token: Some(token), keystore: Some(file("device")), trust };
+        let config_path = file("client.toml");
+        config.save(&config_path)?;
+        Ok(Stack { server_url, relay_url, config_path, enclave, stops })
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        let _ = self.enclave.kill();
+        let _ = self.enclave.wait();
+    }
+}
+
+fn spawn_until<F, Fut>(f: F) -> oneshot::Sender<()>
+where
+    F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(f(Box::pin(async move {
+        let _ = stopped.await;
+    })));
+    stop
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Runs the stack until Ctrl-C or SIGTERM.
+pub(crate) fn run(args: &DevArgs) -> Result<(), String> {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
+    crate::runtime()?.block_on(async {
+        let stack = Stack::start(&args.data_dir, args.server_bind, args.relay_bind).await?;
+        println!("tssw dev: the whole stack on loopback (dev enclave — not a hardware TEE)");
+        println!("  server         {}", stack.server_url);
+        println!("  relay          {}", stack.relay_url);
+        println!(
+            "  enclave        {} (dev backend — not a hardware TEE)",
+            args.data_dir.join("enclave.sock").display()
+        );
+        println!("  client config  {}", stack.config_path.display());
+        println!("  dev login      export TSSW_CONFIG={}", stack.config_path.display());
+        println!("Ctrl-C stops it; the data directory keeps wallets and keys for the next start.");
+        crate::relay::shutdown_signal().await;
+        drop(stack);
+        Ok(())
+    })
+}

@@ -1,0 +1,168 @@
+//! Exactly what a payload signs, for showing the user before signing and for `tssw digest`:
+//! the bytes or hash the ceremony signs (from [`ChainPayload::sign_request`], the enclave's
+//! own code path) and what another tool needs to check it (the EIP-712 domain separator and
+//! struct hash, the Solana message bytes, each PSBT input's sighash type).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Serialize;
+use tssw_api::{ChainPayload, PayloadError};
+use tssw_chains::evm::TxType;
+use tssw_chains::solana::MessageVersion;
+use tssw_chains::{Payload, address};
+use tssw_protocol::{SignRequest, WalletKey};
+
+use crate::input::SignInput;
+
+/// What one ceremony signs, with the details that let another tool recompute it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Digest {
+    /// An EVM transaction: ECDSA over its signing hash.
+    EvmTransaction {
+        /// The signing address.
+        signer: String,
+        /// `eip1559` or `legacy`.
+        tx_type: &'static str,
+        /// The chain id the signature commits to.
+        chain_id: u64,
+        /// keccak-256 of the unsigned transaction's signing encoding, `0x`-hex.
+        signing_hash: String,
+    },
+    /// An EIP-191 `personal_sign` message.
+    Eip191 {
+        /// The signing address.
+        signer: String,
+        /// The message bytes, `0x`-hex.
+        message: String,
+        /// The message as text, when it is UTF-8.
+        text: Option<String>,
+        /// keccak-256("\x19Ethereum Signed Message:\n" ‖ len ‖ message), `0x`-hex.
+        digest: String,
+    },
+    /// EIP-712 typed data.
+    Eip712 {
+        /// The signing address.
+        signer: String,
+        /// The primary type.
+        primary_type: String,
+        /// hashStruct(domain), `0x`-hex.
+        domain_separator: String,
+        /// hashStruct(message), `0x`-hex; absent when the primary type is `EIP712Domain`.
+        struct_hash: Option<String>,
+        /// keccak-256(0x1901 ‖ domain separator ‖ struct hash), `0x`-hex.
+        digest: String,
+    },
+    /// A Solana transaction or bare message: Ed25519 over the message bytes themselves.
+    SolanaTransaction {
+        /// The signer (base58).
+        signer: String,
+        /// This wallet's signature slot (0 = fee payer).
+        signer_index: usize,
+        /// `legacy` or `v0`.
+        version: &'static str,
+        /// The exact message bytes signed, base64.
+        message_base64: String,
+        /// The same, hex.
+        message_hex: String,
+    },
+    /// A Solana off-chain message: Ed25519 over the header and text.
+    SolanaOffchainMessage {
+        /// The signer (base58).
+        signer: String,
+        /// The exact bytes signed (signing domain, header, message), hex.
+        signed_hex: String,
+    },
+    /// One Taproot key-path input of a PSBT: BIP-340 over its BIP-341 sighash.
+    BitcoinInput {
+        /// The input index.
+        input: usize,
+        /// `SIGHASH_DEFAULT` or `SIGHASH_ALL`.
+        sighash_type: String,
+        /// The 32 bytes BIP-340 signs, hex, in the order signed.
+        sighash: String,
+    },
+    /// A raw digest (only with the wallet's opt-in).
+    Raw {
+        /// The digest, hex.
+        digest: String,
+    },
+}
+
+/// What every payload of `input` signs, in order.
+pub fn describe_input(input: &SignInput) -> Result<Vec<Digest>, PayloadError> {
+    input.payloads().iter().map(|p| describe(p, input.key())).collect()
+}
+
+/// What `payload` signs for the wallet of `key`.
+pub fn describe(payload: &ChainPayload, key: &WalletKey) -> Result<Digest, PayloadError> {
+    let parsed = payload.parse(key)?;
+    let evm_signer =
+        || -> Result<String, PayloadError> { Ok(address::evm_address_checksummed(parsed.signer.as_bytes())?) };
+    let solana_signer = || -> Result<String, PayloadError> { Ok(address::solana_address(parsed.signer.as_bytes())?) };
+    let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+    Ok(match (&parsed.chain, &parsed.request) {
+        (Some(Payload::EvmTransaction(tx)), SignRequest::Ecdsa { prehash, .. }) => Digest::EvmTransaction {
+            signer: evm_signer()?,
+            tx_type: match tx.tx_type() {
+                TxType::Eip1559 => "eip1559",
+                TxType::Legacy => "legacy",
+            },
+            chain_id: tx.chain_id(),
+            signing_hash: hex0x(prehash),
+        },
+        (Some(Payload::EvmPersonalMessage(m)), SignRequest::Ecdsa { prehash, .. }) => Digest::Eip191 {
+            signer: evm_signer()?,
+            message: hex0x(m.message()),
+            text: String::from_utf8(m.message().to_vec()).ok(),
+            digest: hex0x(prehash),
+        },
+        (Some(Payload::EvmTypedData(t)), SignRequest::Ecdsa { prehash, .. }) => Digest::Eip712 {
+            signer: evm_signer()?,
+            primary_type: t.typed_data().primary_type.clone(),
+            domain_separator: hex0x(t.domain_separator().as_slice()),
+            struct_hash: t.struct_hash().map(|h| hex0x(h.as_slice())),
+            digest: hex0x(prehash),
+        },
+        (Some(Payload::SolanaTransaction(tx)), SignRequest::Ed25519 { message }) => Digest::SolanaTransaction {
+            signer: solana_signer()?,
+            signer_index: tx.signer_index(),
+            version: match tx.version() {
+                MessageVersion::Legacy => "legacy",
+                MessageVersion::V0 => "v0",
+            },
+            message_base64: BASE64.encode(message),
+            message_hex: hex::encode(message),
+        },
+        (Some(Payload::SolanaOffchainMessage(_)), SignRequest::Ed25519 { message }) => {
+            Digest::SolanaOffchainMessage { signer: solana_signer()?, signed_hex: hex::encode(message) }
+        }
+        (Some(Payload::BitcoinPsbt(psbt)), SignRequest::Bip340 { sighash, .. }) => {
+            let index = match payload {
+                ChainPayload::BitcoinPsbtInput { input, .. } => usize::try_from(*input).ok(),
+                _ => None,
+            };
+            let owned = psbt
+                .owned_inputs()
+                .iter()
+                .find(|o| Some(o.index) == index)
+                .ok_or(PayloadError::Key("PSBT input is not one of this wallet's".into()))?;
+            Digest::BitcoinInput {
+                input: owned.index,
+                sighash_type: owned.sighash_type.to_string(),
+                sighash: hex::encode(sighash),
+            }
+        }
+        (None, request) => Digest::Raw { digest: hex::encode(request_bytes(request)) },
+        _ => return Err(PayloadError::Key("payload and request disagree".into())),
+    })
+}
+
+/// The bytes a request signs: the ECDSA prehash, the Ed25519 message, the BIP-340 sighash.
+pub fn request_bytes(request: &SignRequest) -> Vec<u8> {
+    match request {
+        SignRequest::Ecdsa { prehash, .. } => prehash.to_vec(),
+        SignRequest::Ed25519 { message } => message.clone(),
+        SignRequest::Bip340 { sighash, .. } => sighash.to_vec(),
+    }
+}
