@@ -96,8 +96,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         let config = ClientConfig::load(Some(&stack.config))?;
         let token = config.token.clone().ok_or("the dev config has no token")?;
         let api = ApiClient::new(&config.server_url, &token).map_err(|e| e.to_string())?;
-        let (measurements, accept_dev) = config.trust.policy()?;
-        let trust = tssw_client::TrustPolicy { measurements, accept_dev };
+        let trust = config.trust.policy()?;
         let identity = tssw_channel::IdentityKey::random();
         api.register_device(&identity.party_id(), "bench").await.map_err(|e| e.to_string())?;
         let enclave = tssw_client::ceremony::attest(&api, &trust).await.map_err(|e| e.to_string())?;

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tssw_api::AcceptDev;
+use tssw_api::attest::{AWS_NITRO_ROOT_G1, DevTrust, NitroTrust, PcrPolicy, TrustPolicy};
 
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
@@ -43,7 +43,8 @@ pub(crate) struct ClientConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TrustConfig {
-    /// Accepted enclave measurements, hex.
+    /// Accepted enclave measurements, hex: 64 digits for a dev enclave (SHA-256 of its
+    /// binary), 96 for a Nitro enclave image (PCR0).
     #[serde(default)]
     pub(crate) measurements: Vec<String>,
     /// The dev backend's attestation key, hex: set only to accept a dev enclave, which is
@@ -53,23 +54,38 @@ pub(crate) struct TrustConfig {
 }
 
 impl TrustConfig {
-    /// The measurements and dev-key acceptance, checked.
-    pub(crate) fn policy(&self) -> Result<(Vec<[u8; 32]>, AcceptDev), String> {
+    /// The trust policy, checked: dev measurements only with the dev key, Nitro PCR0s under
+    /// the AWS Nitro root.
+    pub(crate) fn policy(&self) -> Result<TrustPolicy, String> {
         let hex32 = |text: &str, what: &str| -> Result<[u8; 32], String> {
             let mut out = [0u8; 32];
             hex::decode_to_slice(text.trim(), &mut out)
                 .map_err(|_| format!("trust.{what} must be 64 hex digits, got {text:?}"))?;
             Ok(out)
         };
-        let measurements = self.measurements.iter().map(|m| hex32(m, "measurements")).collect::<Result<Vec<_>, _>>()?;
-        if measurements.is_empty() {
+        let (mut dev, mut nitro) = (Vec::new(), Vec::new());
+        for m in &self.measurements {
+            let mut pcr0 = [0u8; 48];
+            if hex::decode_to_slice(m.trim(), &mut pcr0).is_ok() {
+                nitro.push(PcrPolicy::pcr0(pcr0));
+            } else {
+                dev.push(hex32(m, "measurements").map_err(|e| format!("{e} (or 96 for a Nitro PCR0)"))?);
+            }
+        }
+        if dev.is_empty() && nitro.is_empty() {
             return Err("trust.measurements is empty: add the enclave measurements this device accepts".into());
         }
-        let accept_dev = match &self.dev_attestation_key {
-            Some(k) => AcceptDev::WithKey(hex32(k, "dev_attestation_key")?),
-            None => AcceptDev::No,
+        let dev = match &self.dev_attestation_key {
+            Some(k) => Some(DevTrust { key: hex32(k, "dev_attestation_key")?, measurements: dev }),
+            None if !dev.is_empty() => {
+                return Err(
+                    "trust.measurements has dev-enclave (64-digit) entries but no trust.dev_attestation_key".into()
+                );
+            }
+            None => None,
         };
-        Ok((measurements, accept_dev))
+        let nitro = (!nitro.is_empty()).then(|| NitroTrust { root: AWS_NITRO_ROOT_G1.to_vec(), images: nitro });
+        Ok(TrustPolicy { dev, nitro })
     }
 }
 
@@ -155,7 +171,11 @@ mod tests {
         };
         config.save(&path).unwrap();
         assert_eq!(ClientConfig::read(&path).unwrap(), config);
-        assert_eq!(config.trust.policy().unwrap(), (vec![[0xab; 32]], AcceptDev::No));
+        assert!(config.trust.policy().unwrap_err().contains("dev_attestation_key"));
+        let dev = TrustConfig { measurements: vec!["ab".repeat(32)], dev_attestation_key: Some("cd".repeat(32)) };
+        assert_eq!(dev.policy().unwrap(), TrustPolicy::dev([0xcd; 32], vec![[0xab; 32]]));
+        let nitro = TrustConfig { measurements: vec!["ef".repeat(48)], dev_attestation_key: None };
+        assert_eq!(nitro.policy().unwrap(), TrustPolicy::nitro(vec![PcrPolicy::pcr0([0xef; 48])]));
         std::fs::write(&path, "server_url = 1").unwrap();
         assert!(ClientConfig::read(&path).unwrap_err().contains("not valid"));
         std::fs::write(&path, "server_url = \"x\"\nsurprise = true").unwrap();

@@ -35,7 +35,10 @@ pub(crate) fn run(args: &EnclaveArgs) -> Result<(), String> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
     let backend = DevBackend::open(&args.data_dir).map_err(|e| format!("cannot open the dev backend: {e}"))?;
     tracing::warn!("{DEV_NOTICE}: shares are only as safe as {}", args.data_dir.display());
-    let measurement = hex::encode(backend.measurement());
+    let measurement = match backend.measurement() {
+        tssw_api::Measurement::Sha256(m) => hex::encode(m),
+        other => other.to_string(),
+    };
     let enclave = Arc::new(Enclave::new(Box::new(backend), Limits::default()));
     crate::runtime()?.block_on(async {
         let listener = tssw_enclave::bind(&args.socket)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use tssw_api::http::{CeremonyStart, unb64};
-use tssw_api::{AcceptDev, TeeMode, verify_attestation};
+use tssw_api::{TeeMode, verify_attestation};
 use tssw_channel::{
     DriveError, EphemeralKey, Expectation, IdentityKey, MAX_SETUP_BYTES, Operation, PartyId, Session, Setup, drive,
 };
@@ -16,14 +16,9 @@ use tssw_relay::{RelayTransport, Token};
 
 use crate::api::{ApiClient, ApiError};
 
-/// Which enclaves this device trusts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrustPolicy {
-    /// Measurements of enclave programs this device accepts.
-    pub measurements: Vec<[u8; 32]>,
-    /// Whether dev-backend (not a hardware TEE) documents are accepted, and under which key.
-    pub accept_dev: AcceptDev,
-}
+/// Which enclaves this device trusts: dev documents (not a hardware TEE) only under a given
+/// dev key and binary measurements, Nitro documents under the AWS root and a PCR allow-list.
+pub use tssw_api::TrustPolicy;
 
 /// An enclave this device checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,8 +65,11 @@ pub async fn attest(api: &ApiClient, policy: &TrustPolicy) -> Result<Attested, C
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
     let view = api.attestation(&nonce).await?;
     let document = unb64(&view.document, "document", 64 * 1024).map_err(|e| CeremonyError::Attestation(e.0))?;
-    let doc = verify_attestation(&document, &policy.measurements, policy.accept_dev, &nonce)
-        .map_err(|e| CeremonyError::Attestation(e.to_string()))?;
+    // Nitro certificates are checked at this time. (On wasm32 the caller will have to pass
+    // the time in: `SystemTime::now` is not available there.)
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let doc =
+        verify_attestation(&document, policy, &nonce, now).map_err(|e| CeremonyError::Attestation(e.to_string()))?;
     if doc.tee_mode == TeeMode::Dev {
         tracing::warn!(
             "the enclave runs the dev backend ({}): accepted because this device is configured to",

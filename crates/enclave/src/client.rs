@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 use tssw_protocol::CeremonyId;
 
@@ -25,10 +26,10 @@ const MAX_IDLE: usize = 16;
 #[non_exhaustive]
 pub enum ClientError {
     /// The socket could not be reached.
-    #[error("cannot connect to the enclave at {path}: {kind}")]
+    #[error("cannot connect to the enclave at {endpoint}: {kind}")]
     Connect {
-        /// The socket path.
-        path: PathBuf,
+        /// The socket path, or `vsock:CID:PORT`.
+        endpoint: String,
         /// The error kind.
         kind: std::io::ErrorKind,
     },
@@ -59,20 +60,61 @@ impl ClientError {
     }
 }
 
+/// A connection of any transport.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
+/// Where the enclave listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Unix(PathBuf),
+    #[cfg(feature = "nitro")]
+    Vsock {
+        cid: u32,
+        port: u32,
+    },
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(path) => write!(f, "{}", path.display()),
+            #[cfg(feature = "nitro")]
+            Endpoint::Vsock { cid, port } => write!(f, "vsock:{cid}:{port}"),
+        }
+    }
+}
+
 /// The host's client for one enclave socket.
-#[derive(Debug)]
 pub struct EnclaveClient {
-    path: PathBuf,
+    endpoint: Endpoint,
     timeout: Duration,
     ceremony_timeout: Duration,
-    idle: Mutex<Vec<UnixStream>>,
+    idle: Mutex<Vec<Box<dyn Stream>>>,
+}
+
+impl std::fmt::Debug for EnclaveClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnclaveClient").field("endpoint", &self.endpoint.to_string()).finish_non_exhaustive()
+    }
 }
 
 impl EnclaveClient {
-    /// A client for the socket at `path`: 10 s per request, 300 s per ceremony run.
+    /// A client for the Unix socket at `path`: 10 s per request, 300 s per ceremony run.
     pub fn new(path: impl Into<PathBuf>) -> EnclaveClient {
+        EnclaveClient::on(Endpoint::Unix(path.into()))
+    }
+
+    /// A client for an enclave's vsock port (the enclave's CID, as `nitro-cli
+    /// run-enclave` prints it). Only works on a Nitro parent instance.
+    #[cfg(feature = "nitro")]
+    pub fn vsock(cid: u32, port: u32) -> EnclaveClient {
+        EnclaveClient::on(Endpoint::Vsock { cid, port })
+    }
+
+    fn on(endpoint: Endpoint) -> EnclaveClient {
         EnclaveClient {
-            path: path.into(),
+            endpoint,
             timeout: Duration::from_secs(10),
             ceremony_timeout: Duration::from_secs(300),
             idle: Mutex::new(Vec::new()),
@@ -119,19 +161,30 @@ impl EnclaveClient {
                 Err(e) => return Err(e),
             }
         }
-        let mut stream = UnixStream::connect(&self.path)
+        let mut stream = self
+            .connect()
             .await
-            .map_err(|e| ClientError::Connect { path: self.path.clone(), kind: e.kind() })?;
+            .map_err(|e| ClientError::Connect { endpoint: self.endpoint.to_string(), kind: e.kind() })?;
         let reply = once(&mut stream, payload).await?;
         self.give_back(stream);
         Ok(reply)
     }
 
-    fn pooled(&self) -> Option<UnixStream> {
+    async fn connect(&self) -> std::io::Result<Box<dyn Stream>> {
+        Ok(match &self.endpoint {
+            Endpoint::Unix(path) => Box::new(UnixStream::connect(path).await?),
+            #[cfg(feature = "nitro")]
+            Endpoint::Vsock { cid, port } => {
+                Box::new(tokio_vsock::VsockStream::connect(tokio_vsock::VsockAddr::new(*cid, *port)).await?)
+            }
+        })
+    }
+
+    fn pooled(&self) -> Option<Box<dyn Stream>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 
-    fn give_back(&self, stream: UnixStream) {
+    fn give_back(&self, stream: Box<dyn Stream>) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push(stream);
@@ -211,6 +264,22 @@ impl EnclaveClient {
         }
     }
 
+    /// Nitro: an attestation document with a fresh recipient key, for KMS's `Recipient`.
+    pub async fn kms_recipient(&self) -> Result<Vec<u8>, ClientError> {
+        match self.call(&Request::KmsRecipient).await? {
+            Response::KmsRecipient { document } => Ok(document),
+            _ => Err(ClientError::Unexpected("kms recipient")),
+        }
+    }
+
+    /// Nitro: hands KMS's `CiphertextForRecipient` to the enclave, which installs the key.
+    pub async fn kms_release(&self, ciphertext_for_recipient: Vec<u8>) -> Result<(), ClientError> {
+        match self.call(&Request::KmsRelease { ciphertext_for_recipient }).await? {
+            Response::Unlocked => Ok(()),
+            _ => Err(ClientError::Unexpected("unlocked")),
+        }
+    }
+
     /// Drops a prepared ceremony that will not run.
     pub async fn abandon(&self, ceremony: CeremonyId) -> Result<(), ClientError> {
         match self.call(&Request::Abandon { ceremony }).await? {
@@ -220,7 +289,7 @@ impl EnclaveClient {
     }
 }
 
-async fn once(stream: &mut UnixStream, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+async fn once(stream: &mut Box<dyn Stream>, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
     write_frame(stream, payload).await?;
     read_frame(stream).await?.ok_or(ClientError::Closed)
 }

@@ -2,7 +2,7 @@
 //! the sealer, and the ceremonies prepared by `Begin` and waiting for `Run`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -10,7 +10,8 @@ use tssw_channel::{EphemeralKey, IdentityKey, PartyId, VerifiedSetup};
 use tssw_protocol::{CeremonyId, KeyShare, PartyIndex, PublicPackage, ResharePlan, Scheme, SignRequest};
 
 use crate::backend::Backend;
-use crate::seal::Sealer;
+use crate::error::EnclaveError;
+use crate::seal::{Sealer, SealingKey};
 use tssw_api::WalletId;
 
 /// Bounds on what one enclave takes on at once.
@@ -61,7 +62,7 @@ pub(crate) struct Pending {
 pub struct Enclave {
     pub(crate) backend: Box<dyn Backend>,
     pub(crate) identity: IdentityKey,
-    pub(crate) sealer: Sealer,
+    sealer: OnceLock<Sealer>,
     pub(crate) limits: Limits,
     pub(crate) running: Arc<Semaphore>,
     pending: Mutex<HashMap<CeremonyId, Pending>>,
@@ -86,7 +87,10 @@ pub fn system_clock() -> u64 {
 impl Enclave {
     /// An enclave on `backend` with a fresh identity key.
     pub fn new(backend: Box<dyn Backend>, limits: Limits) -> Enclave {
-        let sealer = Sealer::new(backend.sealing_key());
+        let sealer = OnceLock::new();
+        if let Some(root) = backend.sealing_key() {
+            let _ = sealer.set(Sealer::new(root));
+        }
         Enclave {
             backend,
             identity: IdentityKey::random(),
@@ -106,6 +110,24 @@ impl Enclave {
     /// The backend.
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
+    }
+
+    /// The sealer, once the backend has a root key (Nitro: after the KMS exchange).
+    pub(crate) fn sealer(&self) -> Result<&Sealer, EnclaveError> {
+        self.sealer.get().ok_or(EnclaveError::Locked)
+    }
+
+    /// True once shares can be sealed and opened.
+    pub fn unlocked(&self) -> bool {
+        self.sealer.get().is_some()
+    }
+
+    /// Installs the root key KMS released; refused once one is installed, so a host cannot
+    /// swap the key of a running enclave.
+    pub(crate) fn install(&self, root: &SealingKey) -> Result<(), EnclaveError> {
+        self.sealer
+            .set(Sealer::new(root))
+            .map_err(|_| EnclaveError::BadRequest("the sealing key is already installed".into()))
     }
 
     pub(crate) fn now(&self) -> u64 {

@@ -49,6 +49,9 @@ pub enum EnclaveError {
     /// The backend failed.
     #[error("backend: {0}")]
     Backend(#[from] BackendError),
+    /// No sealing key yet.
+    #[error("no sealing key yet: the host must run the KMS exchange (KmsRecipient, then KmsRelease) first")]
+    Locked,
     /// A bug or an unexpected state.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -81,6 +84,7 @@ impl EnclaveError {
             EnclaveError::Ceremony(_) => ErrorCode::Ceremony,
             EnclaveError::Relay(_) => ErrorCode::Relay,
             EnclaveError::Backend(_) => ErrorCode::Backend,
+            EnclaveError::Locked => ErrorCode::Locked,
             EnclaveError::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -10,7 +10,9 @@
 //!   in `tssw-api`, which the client shares.
 //! - [`backend`]: where the sealing key, measurement and attestation signature come from.
 //!   [`backend::dev::DevBackend`] (default) is **not a hardware TEE**: its keys are files in
-//!   the data directory. `nitro` (cargo feature) is a placeholder that refuses to start.
+//!   the data directory. `backend::nitro::NitroBackend` (cargo feature `nitro`) runs only
+//!   inside an AWS Nitro Enclave: NSM attestation, vsock, and a sealing root key that KMS
+//!   releases to the attested image through the host (`kms`, host side).
 //! - [`Enclave`] + [`serve`]: the program. Ceremonies take two requests: `Begin` (the
 //!   enclave unseals, computes the payload digest itself from the structured payload,
 //!   contributes and signs the setup as coordinator) and `Run` (over the relay, once).
@@ -26,6 +28,8 @@ mod client;
 mod enclave;
 mod error;
 pub mod frame;
+#[cfg(feature = "nitro")]
+pub mod kms;
 mod rpc;
 pub mod seal;
 mod server;
@@ -37,8 +41,11 @@ pub use error::EnclaveError;
 pub use rpc::handle;
 pub use seal::{SealError, SealedShare};
 pub use server::{bind, serve};
+#[cfg(feature = "nitro")]
+pub use server::{bind_vsock, serve_vsock};
 // The wire types name these; re-exported so a host needs only this crate.
 pub use tssw_api::{
-    AcceptDev, AttestationDoc, AttestationError, ChainPayload, DEV_NOTICE, TeeMode, WalletId, verify_attestation,
+    AttestationDoc, AttestationError, ChainPayload, DEV_NOTICE, Measurement, TeeMode, TrustPolicy, WalletId,
+    verify_attestation,
 };
 pub use wire::{Began, Begin, CeremonyOp, ErrorCode, Health, NewShare, RemoteError, Request, Response, Signed};

@@ -1,6 +1,7 @@
 //! The enclave's socket loop: one task per host connection, requests answered in order on
 //! each connection, connections capped, idle ones closed, shutdown on a future
-//! (mini-redis `server::run` style, so tests and the binary share it).
+//! (mini-redis `server::run` style, so tests and the binary share it). The same loop serves a
+//! Unix socket ([`serve`]) and, on Nitro, vsock ([`serve_vsock`], feature `nitro`).
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -35,14 +36,56 @@ pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves host connections until `shutdown` completes.
+/// A listening socket of some transport.
+trait Listener {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    async fn accept(&self) -> std::io::Result<UnixStream> {
+        UnixListener::accept(self).await.map(|(stream, _)| stream)
+    }
+}
+
+#[cfg(feature = "nitro")]
+impl Listener for tokio_vsock::VsockListener {
+    type Stream = tokio_vsock::VsockStream;
+    async fn accept(&self) -> std::io::Result<tokio_vsock::VsockStream> {
+        tokio_vsock::VsockListener::accept(self).await.map(|(stream, _)| stream)
+    }
+}
+
+/// Binds the enclave's vsock port (any CID: the parent instance connects to the enclave's
+/// CID). Only works inside a Nitro enclave or a VM with the vsock transport.
+#[cfg(feature = "nitro")]
+pub fn bind_vsock(port: u32) -> std::io::Result<tokio_vsock::VsockListener> {
+    tokio_vsock::VsockListener::bind(tokio_vsock::VsockAddr::new(tokio_vsock::VMADDR_CID_ANY, port))
+}
+
+/// Serves host connections on a Unix socket until `shutdown` completes.
 pub async fn serve(listener: UnixListener, enclave: Arc<Enclave>, shutdown: impl Future<Output = ()>) {
+    serve_on(listener, enclave, shutdown).await
+}
+
+/// Serves host connections on vsock until `shutdown` completes.
+#[cfg(feature = "nitro")]
+pub async fn serve_vsock(
+    listener: tokio_vsock::VsockListener,
+    enclave: Arc<Enclave>,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_on(listener, enclave, shutdown).await
+}
+
+async fn serve_on<L: Listener>(listener: L, enclave: Arc<Enclave>, shutdown: impl Future<Output = ()>) {
     let connections = Arc::new(Semaphore::new(enclave.limits.max_connections));
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(stream) => stream,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     continue;

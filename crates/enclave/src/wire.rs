@@ -20,8 +20,8 @@ use tssw_protocol::{CeremonyId, PartyIndex, PublicKey, ResharePlan, Scheme, Sign
 
 use crate::seal::SealedShare;
 use tssw_api::ChainPayload;
-use tssw_api::TeeMode;
 use tssw_api::WalletId;
+use tssw_api::{Measurement, TeeMode};
 
 use crate::frame;
 
@@ -64,6 +64,16 @@ pub enum Request {
     Abandon {
         /// The ceremony id from [`Began`].
         ceremony: CeremonyId,
+    },
+    /// Nitro: an attestation document with a fresh recipient public key, for KMS's
+    /// `Recipient` parameter (the first half of releasing the sealing key).
+    KmsRecipient,
+    /// Nitro: KMS's `CiphertextForRecipient` for that document; the enclave opens it and
+    /// installs the sealing root key inside.
+    KmsRelease {
+        /// CMS EnvelopedData from KMS `Decrypt` or `GenerateDataKey`.
+        #[serde(with = "serde_bytes")]
+        ciphertext_for_recipient: Vec<u8>,
     },
 }
 
@@ -154,6 +164,14 @@ pub enum Response {
     Reshared(Option<NewShare>),
     /// Answer to [`Request::Abandon`].
     Abandoned,
+    /// Answer to [`Request::KmsRecipient`].
+    KmsRecipient {
+        /// The attestation document (its `public_key` is the recipient key).
+        #[serde(with = "serde_bytes")]
+        document: Vec<u8>,
+    },
+    /// Answer to [`Request::KmsRelease`]: the sealing key is installed.
+    Unlocked,
     /// The request failed.
     Error(RemoteError),
 }
@@ -168,11 +186,13 @@ pub struct Health {
     /// The identity key that signs setups (new at every start).
     pub identity: PartyId,
     /// The measurement attestation documents carry.
-    pub measurement: [u8; 32],
+    pub measurement: Measurement,
     /// The enclave's crate version.
     pub version: String,
     /// Ceremonies prepared and not yet run.
     pub pending: u32,
+    /// The sealing key is there (dev: always; Nitro: after the KMS exchange).
+    pub unlocked: bool,
 }
 
 /// A prepared ceremony.
@@ -266,6 +286,8 @@ pub enum ErrorCode {
     Backend,
     /// Anything else.
     Internal,
+    /// No sealing key yet (Nitro, before the KMS exchange).
+    Locked,
 }
 
 impl Request {

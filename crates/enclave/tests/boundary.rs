@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tssw_channel::{Contribution, Operation, SetupParty};
 use tssw_enclave::frame::{MAX_FRAME_BYTES, WIRE_VERSION, read_frame, write_frame};
 use tssw_enclave::{
-    AcceptDev, AttestationError, Begin, CeremonyOp, ChainPayload, ClientError, DEV_NOTICE, EnclaveClient, ErrorCode,
-    NewShare, Request, Response, TeeMode, WalletId, verify_attestation,
+    AttestationError, Begin, CeremonyOp, ChainPayload, ClientError, DEV_NOTICE, EnclaveClient, ErrorCode, Measurement,
+    NewShare, Request, Response, TeeMode, TrustPolicy, WalletId, verify_attestation,
 };
 use tssw_protocol::{CeremonyId, Scheme, SignRequest};
 
@@ -136,22 +136,27 @@ async fn attestation_binds_identity_measurement_and_nonce() {
     assert_eq!(health.identity, world.enclave_id);
     assert!(common::log_of(&world.dir).contains(DEV_NOTICE), "the log says what the backend is");
 
-    let (accept, measurement) = world.enclave.trust();
-    assert_eq!(health.measurement, measurement);
+    let (policy, measurement) = world.enclave.trust();
+    assert_eq!(health.measurement, Measurement::Sha256(measurement));
     let nonce = rand_nonce();
     let doc = world.enclave.client.attest(nonce).await.unwrap();
-    let ok = verify_attestation(&doc, &[[0; 32], measurement], accept, &nonce).unwrap();
+    let key = policy.dev.as_ref().unwrap().key;
+    let two = TrustPolicy::dev(key, vec![[0; 32], measurement]);
+    let ok = verify_attestation(&doc, &two, &nonce, now()).unwrap();
     assert_eq!((ok.identity, ok.tee_mode, ok.notice.as_str()), (world.enclave_id, TeeMode::Dev, DEV_NOTICE));
     assert!(ok.timestamp.abs_diff(now()) < 60);
 
-    assert_eq!(verify_attestation(&doc, &[measurement], accept, &rand_nonce()), Err(AttestationError::WrongNonce));
+    assert_eq!(verify_attestation(&doc, &policy, &rand_nonce(), now()), Err(AttestationError::WrongNonce));
     assert!(matches!(
-        verify_attestation(&doc, &[[0; 32]], accept, &nonce),
+        verify_attestation(&doc, &TrustPolicy::dev(key, vec![[0; 32]]), &nonce, now()),
         Err(AttestationError::UnknownMeasurement(_))
     ));
-    assert_eq!(verify_attestation(&doc, &[measurement], AcceptDev::No, &nonce), Err(AttestationError::DevNotAccepted));
-    let stranger = AcceptDev::WithKey(ed25519_dalek::SigningKey::from_bytes(&[4; 32]).verifying_key().to_bytes());
-    assert_eq!(verify_attestation(&doc, &[measurement], stranger, &nonce), Err(AttestationError::BadSignature));
+    assert_eq!(verify_attestation(&doc, &TrustPolicy::default(), &nonce, now()), Err(AttestationError::DevNotAccepted));
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[4; 32]).verifying_key().to_bytes();
+    assert_eq!(
+        verify_attestation(&doc, &TrustPolicy::dev(stranger, vec![measurement]), &nonce, now()),
+        Err(AttestationError::BadSignature)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,5 +144,5 @@ impl Idp {
 pub fn dev_trust(enclave_data: &Path) -> tssw_client::TrustPolicy {
     let key = tssw_enclave::backend::dev::DevBackend::read_attestation_public_key(enclave_data).unwrap();
     let measurement = tssw_enclave::backend::dev::measure(&tssw()).unwrap();
-    tssw_client::TrustPolicy { measurements: vec![measurement], accept_dev: tssw_api::AcceptDev::WithKey(key) }
+    tssw_client::TrustPolicy::dev(key, vec![measurement])
 }

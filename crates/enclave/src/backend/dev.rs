@@ -5,7 +5,7 @@
 //!   place, which fails rather than overwrites if another process won the race), refused
 //!   when its permissions are wider than 0600 or the directory is group/other-writable.
 //! - Attestation key: `<data dir>/attestation.key`, an Ed25519 seed kept the same way. Its
-//!   public half is what a dev verifier must be told to trust ([`crate::AcceptDev`]).
+//!   public half is what a dev verifier must be told to trust ([`tssw_api::TrustPolicy::dev`]).
 //! - Measurement: SHA-256 of the running binary (`std::env::current_exe`).
 //!
 //! Anyone who can read the data directory can unseal every share and forge attestations:
@@ -21,7 +21,7 @@ use tssw_channel::PartyId;
 
 use super::{Backend, BackendError};
 use crate::seal::SealingKey;
-use tssw_api::attest::{AttestationDoc, DEV_NOTICE, TeeMode, sign_dev_attestation};
+use tssw_api::attest::{DEV_NOTICE, Measurement, TeeMode, sign_dev_attestation};
 
 /// File name of the sealing root key in the data directory.
 pub const SEALING_KEY_FILE: &str = "sealing.key";
@@ -82,22 +82,15 @@ impl Backend for DevBackend {
     fn notice(&self) -> &'static str {
         DEV_NOTICE
     }
-    fn measurement(&self) -> [u8; 32] {
-        self.measurement
+    fn measurement(&self) -> Measurement {
+        Measurement::Sha256(self.measurement)
     }
-    fn sealing_key(&self) -> &SealingKey {
-        &self.sealing
+    fn sealing_key(&self) -> Option<&SealingKey> {
+        Some(&self.sealing)
     }
     fn attest(&self, identity: &PartyId, nonce: &[u8; 32], now: u64) -> Result<Vec<u8>, BackendError> {
-        let doc = AttestationDoc {
-            tee_mode: TeeMode::Dev,
-            notice: DEV_NOTICE.into(),
-            identity: *identity,
-            measurement: self.measurement,
-            timestamp: now,
-            nonce: *nonce,
-        };
-        sign_dev_attestation(&self.attestation, &doc).map_err(|_| BackendError::Encode)
+        sign_dev_attestation(&self.attestation, identity, self.measurement, now, nonce)
+            .map_err(|_| BackendError::Encode)
     }
 }
 

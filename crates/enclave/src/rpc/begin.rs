@@ -32,7 +32,7 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
             (Operation::Dkg, scheme, threshold, binding::dkg_digest(wallet), job)
         }
         CeremonyOp::Sign { share, epoch, payload, allow_raw_digest, expected_digest } => {
-            let share = enclave.sealer.open(&share, wallet, epoch)?;
+            let share = enclave.sealer()?.open(&share, wallet, epoch)?;
             own_index(me, share.index())?;
             if let ChainPayload::EpochCheck { epoch: asked } = payload
                 && asked != share.epoch()
@@ -53,7 +53,7 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
             (Operation::Sign, scheme, threshold, digest, Job::Sign { share: Box::new(share), request, signers })
         }
         CeremonyOp::Refresh { share, epoch } => {
-            let share = enclave.sealer.open(&share, wallet, epoch)?;
+            let share = enclave.sealer()?.open(&share, wallet, epoch)?;
             own_index(me, share.index())?;
             if n != share.parties() {
                 return Err(EnclaveError::BadRequest(format!(
@@ -85,7 +85,7 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
                 .ok_or_else(|| EnclaveError::BadRequest("the enclave is not in the plan".into()))?;
             let share = match (member.old, share) {
                 (Some(old_index), Some(sealed)) => {
-                    let share = enclave.sealer.open(&sealed, wallet, epoch)?;
+                    let share = enclave.sealer()?.open(&sealed, wallet, epoch)?;
                     own_index(old_index, share.index())?;
                     let same = share.public_package().digest().ok() == old.digest().ok();
                     if !same {

@@ -35,6 +35,8 @@ fn kind(request: &Request) -> &'static str {
         Request::Begin(_) => "begin",
         Request::Run { .. } => "run",
         Request::Abandon { .. } => "abandon",
+        Request::KmsRecipient => "kms-recipient",
+        Request::KmsRelease { .. } => "kms-release",
     }
 }
 
@@ -58,6 +60,26 @@ async fn dispatch(enclave: &Arc<Enclave>, request: Request) -> Result<Response, 
             enclave.take(&ceremony).ok_or(EnclaveError::UnknownCeremony)?;
             Ok(Response::Abandoned)
         }
+        Request::KmsRecipient => {
+            // RSA key generation takes tens of milliseconds: off the async workers.
+            let e = enclave.clone();
+            let document = tokio::task::spawn_blocking(move || e.backend().kms_recipient(&e.identity()))
+                .await
+                .map_err(|_| EnclaveError::Internal("kms task failed"))??;
+            Ok(Response::KmsRecipient { document })
+        }
+        Request::KmsRelease { ciphertext_for_recipient } => {
+            if enclave.unlocked() {
+                return Err(EnclaveError::BadRequest("the sealing key is already installed".into()));
+            }
+            let e = enclave.clone();
+            let root = tokio::task::spawn_blocking(move || e.backend().kms_release(&ciphertext_for_recipient))
+                .await
+                .map_err(|_| EnclaveError::Internal("kms task failed"))??;
+            enclave.install(&root)?;
+            tracing::info!("sealing key released by KMS installed");
+            Ok(Response::Unlocked)
+        }
     }
 }
 
@@ -70,5 +92,6 @@ fn health(enclave: &Enclave) -> Health {
         measurement: backend.measurement(),
         version: env!("CARGO_PKG_VERSION").into(),
         pending: u32::try_from(enclave.pending_count()).unwrap_or(u32::MAX),
+        unlocked: enclave.unlocked(),
     }
 }

@@ -106,7 +106,7 @@ fn driven(e: DriveError<tssw_relay::ClientError>) -> EnclaveError {
 }
 
 fn new_share(enclave: &Enclave, wallet: &WalletId, share: &KeyShare) -> Result<NewShare, EnclaveError> {
-    let sealed = enclave.sealer.seal(wallet, share)?;
+    let sealed = enclave.sealer()?.seal(wallet, share)?;
     let public_package =
         share.public_package().to_bytes().map_err(|_| EnclaveError::Internal("public package does not encode"))?;
     Ok(NewShare { sealed, public_package, public_key: share.public_key(), epoch: share.epoch() })

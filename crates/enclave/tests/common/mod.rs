@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tssw_channel::{Contribution, Expectation, IdentityKey, Operation, PartyId, Session, Setup, SetupParty, drive};
 use tssw_enclave::backend::dev::{DevBackend, measure, temp_dir};
 use tssw_enclave::{
-    AcceptDev, Begin, CeremonyOp, ChainPayload, EnclaveClient, NewShare, Response, WalletId, verify_attestation,
+    Begin, CeremonyOp, ChainPayload, EnclaveClient, NewShare, Response, TrustPolicy, WalletId, verify_attestation,
 };
 use tssw_protocol::{Ceremony, CeremonyId, KeyShare, Message, PartyIndex, Scheme, SignRequest, Signature};
 use tssw_relay::{Claims, Config, Rate, RelayTransport, Token};
@@ -82,17 +82,18 @@ impl EnclaveProcess {
     }
 
     /// What a client must know to trust this enclave: its dev key and the binary's measurement.
-    pub fn trust(&self) -> (AcceptDev, [u8; 32]) {
+    pub fn trust(&self) -> (TrustPolicy, [u8; 32]) {
         let key = DevBackend::read_attestation_public_key(&self.data_dir).unwrap();
-        (AcceptDev::WithKey(key), measure(Path::new(env!("CARGO_BIN_EXE_tssw-enclave"))).unwrap())
+        let measurement = measure(Path::new(env!("CARGO_BIN_EXE_tssw-enclave"))).unwrap();
+        (TrustPolicy::dev(key, vec![measurement]), measurement)
     }
 
     /// The identity key the enclave attests to, checked as a client would.
     pub async fn attested_identity(&self) -> PartyId {
         let nonce: [u8; 32] = rand_nonce();
         let doc = self.client.attest(nonce).await.unwrap();
-        let (accept, measurement) = self.trust();
-        verify_attestation(&doc, &[measurement], accept, &nonce).unwrap().identity
+        let (policy, _) = self.trust();
+        verify_attestation(&doc, &policy, &nonce, now()).unwrap().identity
     }
 }
 

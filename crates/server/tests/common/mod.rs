@@ -12,7 +12,6 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tssw_api::AcceptDev;
 use tssw_channel::IdentityKey;
 use tssw_client::ApiClient;
 use tssw_client::ceremony::{Attested, TrustPolicy, attest};
@@ -130,10 +129,8 @@ impl Service {
         let mut stops = Vec::new();
 
         let backend = DevBackend::open(&dir.0.join("enclave")).unwrap();
-        let trust = TrustPolicy {
-            measurements: vec![backend.measurement()],
-            accept_dev: AcceptDev::WithKey(backend.attestation_public_key()),
-        };
+        let tssw_api::Measurement::Sha256(measured) = backend.measurement() else { unreachable!("dev backend") };
+        let trust = TrustPolicy::dev(backend.attestation_public_key(), vec![measured]);
         let enclave = Arc::new(Enclave::new(Box::new(backend), Limits::default()));
         let socket = dir.0.join("enclave.sock");
         let listener = tssw_enclave::bind(&socket).await.unwrap();
