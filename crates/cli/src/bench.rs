@@ -260,7 +260,8 @@ impl DevProcess {
         use std::io::BufRead;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = std::process::Command::new(exe)
-            .args(["dev", "--server-bind", "127.0.0.1:0", "--relay-bind", "127.0.0.1:0", "--data-dir"])
+            .args(["dev", "--server-bind", "127.0.0.1:0", "--relay-bind", "127.0.0.1:0", "--eps-bind", "127.0.0.1:0"])
+            .arg("--data-dir")
             .arg(dir)
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())

@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! server_url = "http://127.0.0.1:7800"
+//! eps_url = "http://127.0.0.1:7900"  # the encryption proxy, for backups
 //! token = "eyJ…"                 # the JWT from your identity provider (or `tssw login`)
 //! keystore = "/home/me/.local/share/tssw"   # where this device keeps its encrypted shares
 //!
@@ -11,7 +12,7 @@
 //! dev_attestation_key = "<64 hex digits>"   # only to accept a dev backend (not a TEE)
 //! ```
 //!
-//! Environment: `TSSW_SERVER_URL`, `TSSW_TOKEN`, `TSSW_KEYSTORE`, `TSSW_PASSPHRASE` (the
+//! Environment: `TSSW_SERVER_URL`, `TSSW_EPS_URL`, `TSSW_TOKEN`, `TSSW_KEYSTORE`, `TSSW_PASSPHRASE` (the
 //! keystore passphrase; asked on the terminal when unset).
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 pub(crate) struct ClientConfig {
     /// The wallet server's base URL.
     pub(crate) server_url: String,
+    /// The encryption proxy's base URL (server backups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) eps_url: Option<String>,
     /// The bearer JWT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) token: Option<String>,
@@ -108,6 +112,9 @@ impl ClientConfig {
         if let Ok(url) = std::env::var("TSSW_SERVER_URL") {
             config.server_url = url;
         }
+        if let Ok(url) = std::env::var("TSSW_EPS_URL") {
+            config.eps_url = Some(url);
+        }
         if let Ok(token) = std::env::var("TSSW_TOKEN") {
             config.token = Some(token);
         }
@@ -165,6 +172,7 @@ mod tests {
         let path = dir.join("client.toml");
         let config = ClientConfig {
             server_url: "http://127.0.0.1:1".into(),
+            eps_url: None,
             token: Some("t".into()),
             keystore: Some("/k".into()),
             trust: TrustConfig { measurements: vec!["ab".repeat(32)], dev_attestation_key: None },

@@ -34,12 +34,31 @@ pub(crate) struct DevArgs {
     /// The relay's address.
     #[arg(long, env = "TSSW_DEV_RELAY_BIND", default_value = "127.0.0.1:7700")]
     relay_bind: SocketAddr,
+    /// The encryption proxy's address (its own key and database, under `<data dir>/eps`).
+    #[arg(long, env = "TSSW_DEV_EPS_BIND", default_value = "127.0.0.1:7900")]
+    eps_bind: SocketAddr,
+}
+
+/// Where the stack listens.
+pub(crate) struct Binds {
+    pub(crate) server: SocketAddr,
+    pub(crate) relay: SocketAddr,
+    pub(crate) eps: SocketAddr,
+}
+
+impl Binds {
+    /// Free loopback ports (tests, `tssw demo`, `tssw bench`).
+    pub(crate) fn any() -> Binds {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Binds { server: any, relay: any, eps: any }
+    }
 }
 
 /// The running stack. Dropping it stops the server and relay and kills the enclave.
 pub(crate) struct Stack {
     pub(crate) server_url: String,
     pub(crate) relay_url: String,
+    pub(crate) eps_url: String,
     pub(crate) config_path: PathBuf,
     enclave: Child,
     stops: Vec<oneshot::Sender<()>>,
@@ -47,11 +66,7 @@ pub(crate) struct Stack {
 
 impl Stack {
     /// Starts everything under `data_dir` and waits until the enclave answers.
-    pub(crate) async fn start(
-        data_dir: &Path,
-        server_bind: SocketAddr,
-        relay_bind: SocketAddr,
-    ) -> Result<Stack, String> {
+    pub(crate) async fn start(data_dir: &Path, binds: &Binds) -> Result<Stack, String> {
         tssw_keyfile::prepare_dir(data_dir).map_err(|e| format!("data dir: {e}"))?;
         let root = std::fs::canonicalize(data_dir).map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
         let file = |name: &str| root.join(name);
@@ -98,7 +113,8 @@ impl Stack {
         let mut stops = Vec::new();
         let seed = tssw_keyfile::load_or_create(&file("relay-token.key")).map_err(|e| e.to_string())?;
         let issuer = SigningKey::from_bytes(&seed);
-        let relay = TcpListener::bind(relay_bind).await.map_err(|e| format!("cannot listen on {relay_bind}: {e}"))?;
+        let relay =
+            TcpListener::bind(binds.relay).await.map_err(|e| format!("cannot listen on {}: {e}", binds.relay))?;
         let relay_url = format!("ws://{}", relay.local_addr().map_err(|e| e.to_string())?);
         let mut relay_config = tssw_relay::Config::new(issuer.verifying_key());
         // Every party of every ceremony comes from 127.0.0.1 here, and one developer is one
@@ -123,19 +139,41 @@ impl Stack {
             ceremonies: Some(Arc::new(ceremonies)),
         });
         let server =
-            TcpListener::bind(server_bind).await.map_err(|e| format!("cannot listen on {server_bind}: {e}"))?;
+            TcpListener::bind(binds.server).await.map_err(|e| format!("cannot listen on {}: {e}", binds.server))?;
         let server_url = format!("http://{}", server.local_addr().map_err(|e| e.to_string())?);
         let app = tssw_server::router(state);
         stops.push(spawn_until(|stop| async move {
             let _ = axum::serve(server, app).with_graceful_shutdown(stop).await;
         }));
 
+        // The encryption proxy: its own data dir and database, verifying the same issuer's
+        // tokens itself.
+        let mut eps_config = tssw_backup::eps::Config::new(file("eps"), vec![dev.config()]);
+        eps_config.account_rate = tssw_backup::eps::Rate { per_second: 1_000, burst: 1_000 };
+        eps_config.ip_rate = tssw_backup::eps::Rate { per_second: 1_000, burst: 1_000 };
+        tssw_keyfile::prepare_dir(&file("eps")).map_err(|e| format!("eps dir: {e}"))?;
+        let eps =
+            Arc::new(tssw_backup::eps::Eps::open(eps_config).await.map_err(|e| format!("encryption proxy: {e}"))?);
+        let eps_listener =
+            TcpListener::bind(binds.eps).await.map_err(|e| format!("cannot listen on {}: {e}", binds.eps))?;
+        let eps_url = format!("http://{}", eps_listener.local_addr().map_err(|e| e.to_string())?);
+        stops.push(spawn_until(|stop| async move {
+            if let Err(e) = tssw_backup::eps::serve(eps_listener, eps, stop).await {
+                tracing::error!(error = %e, "the encryption proxy stopped");
+            }
+        }));
+
         let token = dev.mint("dev", now(), 30 * 24 * 3_600).map_err(|e| format!("dev token: {e}"))?;
-        let config =
-            ClientConfig { server_url: server_url.clone(), token: Some(token), keystore: Some(file("device")), trust };
+        let config = ClientConfig {
+            server_url: server_url.clone(),
+            eps_url: Some(eps_url.clone()),
+            token: Some(token),
+            keystore: Some(file("device")),
+            trust,
+        };
         let config_path = file("client.toml");
         config.save(&config_path)?;
-        Ok(Stack { server_url, relay_url, config_path, enclave, stops })
+        Ok(Stack { server_url, relay_url, eps_url, config_path, enclave, stops })
     }
 }
 
@@ -170,10 +208,12 @@ pub(crate) fn run(args: &DevArgs) -> Result<(), String> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
     crate::runtime()?.block_on(async {
-        let stack = Stack::start(&args.data_dir, args.server_bind, args.relay_bind).await?;
+        let binds = Binds { server: args.server_bind, relay: args.relay_bind, eps: args.eps_bind };
+        let stack = Stack::start(&args.data_dir, &binds).await?;
         println!("tssw dev: the whole stack on loopback (dev enclave — not a hardware TEE)");
         println!("  server         {}", stack.server_url);
         println!("  relay          {}", stack.relay_url);
+        println!("  eps            {} (encryption proxy for backups)", stack.eps_url);
         println!(
             "  enclave        {} (dev backend — not a hardware TEE)",
             args.data_dir.join("enclave.sock").display()

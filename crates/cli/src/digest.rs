@@ -14,7 +14,7 @@ use tssw_client::input::{InputKind, InputOptions, MAX_INPUT_BYTES};
 use tssw_protocol::{PublicKey, Scheme, WalletKey};
 
 /// What the input is.
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum Kind {
     /// An `eth_sendTransaction` request (JSON): the transaction object, its params array or the whole request.
     EvmTx,
@@ -98,7 +98,7 @@ pub(crate) fn run(args: &DigestArgs) -> Result<(), String> {
     let key = wallet_key(args, kind)?;
     let network = Network::from_str(&args.network).map_err(|e| format!("--network {}: {e}", args.network))?;
     let options = InputOptions { chain_id: args.chain_id, derivation_path: args.path.clone(), network };
-    let bytes = read_input(args)?;
+    let bytes = read_input(args.file.as_deref())?;
     let input = tssw_client::parse(kind, &bytes, &key, &options).map_err(|e| e.to_string())?;
     let digests = describe_input(&input).map_err(|e| e.to_string())?;
     let output = Output {
@@ -151,10 +151,11 @@ fn hex_arg(name: &str, value: &str) -> Result<Vec<u8>, String> {
     hex::decode(value.trim().trim_start_matches("0x")).map_err(|e| format!("{name}: not hex ({e})"))
 }
 
-fn read_input(args: &DigestArgs) -> Result<Vec<u8>, String> {
+/// The input from `file`, or standard input, bounded by [`MAX_INPUT_BYTES`].
+pub(crate) fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     let limit = MAX_INPUT_BYTES as u64 + 1;
-    let read = match &args.file {
+    let read = match file {
         Some(path) => std::fs::File::open(path)
             .and_then(|f| f.take(limit).read_to_end(&mut bytes))
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?,

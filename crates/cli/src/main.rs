@@ -2,6 +2,7 @@
 //! crates.
 
 mod bench;
+mod commands;
 mod config;
 mod demo;
 mod dev;
@@ -10,6 +11,7 @@ mod enclave;
 mod eps;
 mod relay;
 mod server;
+mod session;
 
 use std::process::ExitCode;
 
@@ -53,6 +55,29 @@ enum Command {
     /// Run the encryption proxy service (EPS) that hardens backup passcodes and wraps
     /// backup keys; `tssw eps unlock` resets a locked backup.
     Eps(eps::EpsArgs),
+    /// Sign in: write the client configuration (server, token, trusted enclaves, keystore).
+    Login(commands::LoginArgs),
+    /// Wallets on this device: create, list, reconcile.
+    Wallet {
+        #[command(subcommand)]
+        command: commands::WalletCommand,
+    },
+    /// A wallet's address (EVM accounts by BIP-32 path, Bitcoin by network).
+    Address(commands::AddressArgs),
+    /// Sign an EVM transaction, EIP-712 typed data, a message, a Solana transaction or a
+    /// PSBT with a wallet, and print the signed artifact in the chain's standard encoding.
+    Sign(commands::SignArgs),
+    /// Refresh a wallet's shares (same key, next epoch; the old shares stop working).
+    Refresh(commands::RefreshArgs),
+    /// The wallet's backup through the encryption proxy.
+    Backup {
+        #[command(subcommand)]
+        command: commands::BackupCommand,
+    },
+    /// Recover a wallet on this (new) device from its backup, then refresh it.
+    Recover(commands::RecoverArgs),
+    /// Reshare a wallet to 2-of-3 with a cloud share, or back to 2-of-2.
+    Upgrade(commands::UpgradeArgs),
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -72,71 +97,47 @@ fn main() -> ExitCode {
         Command::Demo { json } => match demo::run(json) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("tssw demo failed: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => failed("demo", &e.to_string()),
         },
-        Command::Server(args) => match server::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tssw server: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Server(args) => done("server", server::run(&args)),
         Command::Audit { command: AuditCommand::Verify(args) } => match server::verify_audit(&args) {
             Ok(n) => {
                 println!("audit log intact: every entry in order and chained to the one before (entries: {n})");
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("tssw audit verify: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => failed("audit verify", &e),
         },
-        Command::Digest(args) => match digest::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tssw digest: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Eps(args) => match eps::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tssw eps: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Dev(args) => match dev::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tssw dev: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Bench(args) => match bench::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tssw bench: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Enclave(args) => match enclave::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tssw enclave: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Relay(args) => match relay::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tssw relay: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Relay(args) => done("relay", relay::run(&args)),
+        Command::Digest(args) => done("digest", digest::run(&args)),
+        Command::Eps(args) => done("eps", eps::run(&args)),
+        Command::Dev(args) => done("dev", dev::run(&args)),
+        Command::Bench(args) => done("bench", bench::run(&args)),
+        Command::Enclave(args) => done("enclave", enclave::run(&args)),
+        Command::Login(args) => done("login", commands::login(&args)),
+        Command::Wallet { command } => done("wallet", block_on(commands::wallet(&command))),
+        Command::Address(args) => done("address", block_on(commands::address(&args))),
+        Command::Sign(args) => done("sign", block_on(commands::sign(&args))),
+        Command::Refresh(args) => done("refresh", block_on(commands::refresh(&args))),
+        Command::Backup { command } => done("backup", block_on(commands::backup(&command))),
+        Command::Recover(args) => done("recover", block_on(commands::recover(&args))),
+        Command::Upgrade(args) => done("upgrade", block_on(commands::upgrade(&args))),
     }
+}
+
+fn done(command: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(command, &e),
+    }
+}
+
+fn failed(command: &str, error: &str) -> ExitCode {
+    eprintln!("tssw {command}: {error}");
+    ExitCode::FAILURE
+}
+
+fn block_on(f: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    runtime()?.block_on(f)
 }
 
 /// A multi-threaded runtime for the commands that serve or run ceremonies.

@@ -24,6 +24,7 @@ mod ecdsa;
 mod error;
 mod frost;
 mod ids;
+pub mod local;
 mod message;
 mod reshare;
 mod share;

@@ -28,6 +28,10 @@ use crate::keystore::format::WalletMeta;
 use crate::keystore::{Keystore, KeystoreError};
 use crate::ops::{Device, Holding};
 
+mod backup;
+
+pub use backup::{cloud_blob_name, sign_without_service};
+
 /// Why a wallet operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,6 +59,9 @@ pub enum WalletError {
         /// The server's.
         server: u64,
     },
+    /// A backup could not be made or opened; the text says why.
+    #[error("backup: {0}")]
+    Backup(String),
     /// Something the server said does not fit.
     #[error("unexpected wallet record: {0}")]
     Record(String),
@@ -83,6 +90,7 @@ pub struct Wallets {
     keystore: Keystore,
     identity: IdentityKey,
     enclave: Attested,
+    eps: Option<tssw_backup::EpsClient>,
     /// The relay stall timeout of this device's parties.
     pub stall: Duration,
 }
@@ -114,7 +122,7 @@ impl Wallets {
         };
         api.register_device(&identity.party_id(), "this device").await.map_err(CeremonyError::from)?;
         let enclave = attest(&api, trust).await?;
-        Ok(Wallets { api, keystore, identity, enclave, stall: Duration::from_secs(30) })
+        Ok(Wallets { api, keystore, identity, enclave, eps: None, stall: Duration::from_secs(30) })
     }
 
     /// The attested enclave.
@@ -135,10 +143,6 @@ impl Wallets {
     /// The device identity key.
     pub fn identity(&self) -> &IdentityKey {
         &self.identity
-    }
-
-    fn device(&self) -> Device<'_> {
-        Device { api: &self.api, identity: &self.identity, enclave: self.enclave.clone(), stall: self.stall }
     }
 
     /// A new wallet (DKG with the enclave); returns the server's record once active.
