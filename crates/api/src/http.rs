@@ -95,6 +95,11 @@ pub struct SignWallet {
     /// refuses when its own differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_digest: Option<String>,
+    /// The epoch of the signing device's share: the server answers 409 when it is not the
+    /// wallet's active epoch, so a replaced share fails with a clear error before any
+    /// ceremony, not inside the protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// `POST /v1/wallets/{id}/refresh`: every share holder but the enclave contributes.

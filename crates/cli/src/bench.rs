@@ -9,7 +9,6 @@
 //! pump (no encryption, network, database or enclave), whose time is also the whole
 //! compute of one ceremony. The compute bound on throughput is `cores / floor`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -91,7 +90,7 @@ fn payload(scheme: Scheme, i: usize) -> ChainPayload {
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let schemes = if args.schemes.is_empty() { Scheme::ALL.to_vec() } else { args.schemes.clone() };
     let dir = std::env::temp_dir().join(format!("tssw-bench-{}", std::process::id()));
-    let stack = DevProcess::start(&dir)?;
+    let stack = crate::dev::DevProcess::start(&dir)?;
     let result = crate::runtime()?.block_on(async {
         let config = ClientConfig::load(Some(&stack.config))?;
         let token = config.token.clone().ok_or("the dev config has no token")?;
@@ -247,58 +246,4 @@ fn print_table(reports: &[SchemeReport], cores: usize) {
         "(bound = {cores} cores / the floor's time per signature; {} signatures in flight)",
         reports.first().map_or(0, |r| r.concurrency)
     );
-}
-
-/// `tssw dev` as a child process on free ports in a temporary directory.
-struct DevProcess {
-    child: std::process::Child,
-    config: PathBuf,
-}
-
-impl DevProcess {
-    fn start(dir: &std::path::Path) -> Result<DevProcess, String> {
-        use std::io::BufRead;
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = std::process::Command::new(exe)
-            .args(["dev", "--server-bind", "127.0.0.1:0", "--relay-bind", "127.0.0.1:0", "--eps-bind", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start tssw dev: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout from tssw dev")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut config = None;
-        for line in lines.by_ref() {
-            let line = line.map_err(|e| e.to_string())?;
-            if let Some(path) = line.trim().strip_prefix("client config") {
-                config = Some(PathBuf::from(path.trim()));
-                break;
-            }
-        }
-        let config = config.ok_or("tssw dev exited before it was ready")?;
-        // Keep reading: a closed pipe would make its next line of output fail.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(DevProcess { child, config })
-    }
-}
-
-impl Drop for DevProcess {
-    fn drop(&mut self) {
-        // SIGTERM, so `tssw dev` stops its enclave too; SIGKILL if it does not exit.
-        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        for _ in 0..250 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -3,7 +3,7 @@
 //! wallet server in this process, SQLite in the data directory — plus a client
 //! configuration file that points the other `tssw` commands at it.
 //!
-//! [`Stack`] is also what `tssw demo` starts in a temporary directory.
+//! [`DevProcess`] runs it as a child process on free ports (`tssw demo`, `tssw bench`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,14 +44,6 @@ pub(crate) struct Binds {
     pub(crate) server: SocketAddr,
     pub(crate) relay: SocketAddr,
     pub(crate) eps: SocketAddr,
-}
-
-impl Binds {
-    /// Free loopback ports (tests, `tssw demo`, `tssw bench`).
-    pub(crate) fn any() -> Binds {
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Binds { server: any, relay: any, eps: any }
-    }
 }
 
 /// The running stack. Dropping it stops the server and relay and kills the enclave.
@@ -225,4 +217,60 @@ pub(crate) fn run(args: &DevArgs) -> Result<(), String> {
         drop(stack);
         Ok(())
     })
+}
+
+/// `tssw dev` as a child process on free ports in a temporary directory.
+pub(crate) struct DevProcess {
+    child: std::process::Child,
+    /// Its client configuration file.
+    pub(crate) config: PathBuf,
+}
+
+impl DevProcess {
+    /// Starts it and waits until it printed its client configuration.
+    pub(crate) fn start(dir: &std::path::Path) -> Result<DevProcess, String> {
+        use std::io::BufRead;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = std::process::Command::new(exe)
+            .args(["dev", "--server-bind", "127.0.0.1:0", "--relay-bind", "127.0.0.1:0", "--eps-bind", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start tssw dev: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout from tssw dev")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut config = None;
+        for line in lines.by_ref() {
+            let line = line.map_err(|e| e.to_string())?;
+            if let Some(path) = line.trim().strip_prefix("client config") {
+                config = Some(PathBuf::from(path.trim()));
+                break;
+            }
+        }
+        let config = config.ok_or("tssw dev exited before it was ready")?;
+        // Keep reading: a closed pipe would make its next line of output fail.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(DevProcess { child, config })
+    }
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        // SIGTERM, so `tssw dev` stops its enclave too; SIGKILL if it does not exit.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        for _ in 0..250 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -26,9 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every ceremony for every scheme in this process and check each signature with an
-    /// independent verifier: DKG, sign, refresh, sign, reshare 2-of-2 → 2-of-3, sign with
-    /// every pair.
+    /// The whole story on the real stack (tssw dev in a temporary directory): a wallet per
+    /// scheme, EVM / EIP-712 / Solana / Taproot signatures checked by independent verifiers,
+    /// backup, a lost device and its recovery, the 2-of-3 upgrade and every signing pair.
     Demo {
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         Command::Demo { json } => match demo::run(json) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
-            Err(e) => failed("demo", &e.to_string()),
+            Err(e) => failed("demo", &e),
         },
         Command::Server(args) => done("server", server::run(&args)),
         Command::Audit { command: AuditCommand::Verify(args) } => match server::verify_audit(&args) {

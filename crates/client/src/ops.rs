@@ -106,8 +106,12 @@ impl Device<'_> {
             .map_err(|e| CeremonyError::Start(e.0))?
             .ok_or_else(|| CeremonyError::Start("this payload is not signed through the API".into()))?;
         let (contribution, ephemeral) = contribute(self.identity, share.index())?;
-        let body =
-            SignWallet { payload: json, contributions: vec![contribution], expected_digest: Some(hex::encode(digest)) };
+        let body = SignWallet {
+            payload: json,
+            contributions: vec![contribution],
+            expected_digest: Some(hex::encode(digest)),
+            epoch: Some(share.epoch()),
+        };
         let start = self.api.sign(wallet, &body).await?;
         let signature = self.sign_started(&start, share, request.clone(), digest, ephemeral, self.identity).await?;
         Ok((request, signature))

@@ -2,7 +2,10 @@
 //! crate, Bitcoin Core's C library) for ECDSA with public-key recovery to the Ethereum
 //! address and for BIP-340, and `ed25519-dalek` `verify_strict` for Ed25519. None of them is
 //! the code that made the signature (`dkls23` uses k256, FROST its own arithmetic). Tests of
-//! every crate and `tssw demo` use this one copy.
+//! every crate and `tssw demo` use this one copy; [`artifacts`] checks whole signed
+//! transactions and messages in their chains' encodings.
+
+pub mod artifacts;
 
 use secp256k1::{Message, Secp256k1};
 use sha3::{Digest, Keccak256};

@@ -107,6 +107,14 @@ pub(super) async fn sign(
     idempotent(&state, &account, &headers, &body, || async {
         let (wallet, wid) = active_wallet(&state, &account, &id).await?;
         let req: SignWallet = parse(&body)?;
+        if let Some(stale) = req.epoch.filter(|e| i64::try_from(*e).ok() != Some(wallet.epoch)) {
+            return Err(ApiError::Conflict(format!(
+                "the signing share is of epoch {stale} but the wallet's active epoch is {}: that share was \
+                 replaced by a refresh, recovery or reshare and signs nothing; reconcile the device \
+                 (tssw wallet reconcile), or recover it from the backup if it was replaced",
+                wallet.epoch
+            )));
+        }
         let payload = req.payload.to_payload().map_err(|e| ApiError::BadRequest(e.0))?;
         let expected_digest = req
             .expected_digest
