@@ -185,10 +185,16 @@ impl Wallets {
         let expected = expected_meta(&view, Holder::Cloud)?;
         let blob = provider.get(&cloud_blob_name(wallet)).await.map_err(|e| WalletError::Backup(e.to_string()))?;
         let secret = secret.clone();
-        tokio::task::spawn_blocking(move || recovery::open(&blob, &expected, &secret))
+        let opened = tokio::task::spawn_blocking(move || recovery::open(&blob, &expected, &secret))
             .await
-            .map_err(|e| WalletError::Backup(e.to_string()))?
-            .map_err(backup_error)
+            .map_err(|e| WalletError::Backup(e.to_string()))?;
+        opened.map_err(|e| match e {
+            tssw_backup::BackupError::WrongSecret { .. } => WalletError::Backup(format!(
+                "the recovery code does not open the cloud share of wallet {wallet}: check it (it was shown \
+                 once, at the upgrade to 2-of-3)"
+            )),
+            other => backup_error(other),
+        })
     }
 
     /// Signs with the cloud share and the enclave: a user who lost the device signs from a
