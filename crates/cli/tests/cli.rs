@@ -200,4 +200,11 @@ fn a_user_drives_the_cli_against_tssw_dev() {
     assert_eq!(back["epoch"], 5);
     let signed = dev.ok("laptop", &["sign", "message", "--wallet", &id, "--json"], "2-of-2 again", &[]);
     assert_eq!(message_signer("2-of-2 again", &signed["artifact"]), address);
+    let e = dev.refused(
+        "tablet",
+        &["sign", "message", "--wallet", &id, "--cloud-dir", cloud],
+        "old cloud copy",
+        &[("TSSW_RECOVERY_CODE", &code)],
+    );
+    assert!(e.contains("has no cloud share in its active epoch (2-of-2)"), "{e}");
 }

@@ -182,6 +182,13 @@ impl Wallets {
         secret: &RecoverySecret,
     ) -> Result<KeyShare, WalletError> {
         let view = self.api.wallet(wallet).await.map_err(CeremonyError::from)?;
+        if !view.members.iter().any(|m| m.holder == Holder::Cloud) {
+            return Err(WalletError::Record(format!(
+                "wallet {wallet} has no cloud share in its active epoch ({}-of-{}): a cloud copy from before \
+                 was destroyed with its epoch and signs nothing",
+                view.threshold, view.parties
+            )));
+        }
         let expected = expected_meta(&view, Holder::Cloud)?;
         let blob = provider.get(&cloud_blob_name(wallet)).await.map_err(|e| WalletError::Backup(e.to_string()))?;
         let secret = secret.clone();
