@@ -12,6 +12,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,6 +20,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+
+/// Largest JWK set read from a file or a provider's URL.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// Longest accepted bearer token.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -81,9 +85,17 @@ pub struct IssuerConfig {
 impl IssuerConfig {
     /// Reads a JWKS file (the provider's `/.well-known/jwks.json`, downloaded).
     pub fn from_jwks_file(issuer: &str, audience: &str, path: &Path) -> Result<IssuerConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read JWKS {}: {e}", path.display()))?;
-        let keys: JwkSet =
-            serde_json::from_str(&text).map_err(|e| format!("JWKS {} is not a JWK set: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read JWKS {}: {e}", path.display()))?;
+        IssuerConfig::from_jwks_json(issuer, audience, &bytes).map_err(|e| format!("JWKS {}: {e}", path.display()))
+    }
+
+    /// Parses a JWK set (a provider's `/.well-known/jwks.json` body), at most
+    /// [`MAX_JWKS_BYTES`].
+    pub fn from_jwks_json(issuer: &str, audience: &str, json: &[u8]) -> Result<IssuerConfig, String> {
+        if json.len() > MAX_JWKS_BYTES {
+            return Err(format!("a {}-byte JWK set, over the {MAX_JWKS_BYTES}-byte limit", json.len()));
+        }
+        let keys: JwkSet = serde_json::from_slice(json).map_err(|e| format!("not a JWK set: {e}"))?;
         Ok(IssuerConfig { issuer: issuer.into(), audience: audience.into(), keys })
     }
 }
@@ -107,16 +119,35 @@ struct Claims {
     iat: Option<u64>,
 }
 
-/// Verifies bearer tokens against the configured issuers.
+/// Verifies bearer tokens against the configured issuers. Clones share the issuers, so a
+/// task that re-fetches a provider's JWKS rotates the keys every clone verifies with.
 #[derive(Clone)]
 pub struct Authenticator {
-    issuers: Vec<IssuerConfig>,
+    issuers: Arc<RwLock<Vec<IssuerConfig>>>,
 }
 
 impl Authenticator {
     /// Trusts these issuers.
     pub fn new(issuers: Vec<IssuerConfig>) -> Authenticator {
-        Authenticator { issuers }
+        Authenticator { issuers: Arc::new(RwLock::new(issuers)) }
+    }
+
+    /// The trusted issuers' names.
+    pub fn issuer_names(&self) -> Vec<String> {
+        self.issuers.read().unwrap_or_else(PoisonError::into_inner).iter().map(|i| i.issuer.clone()).collect()
+    }
+
+    /// Replaces the keys of `issuer` (a rotation at the provider); false when no such
+    /// issuer is trusted.
+    pub fn replace_keys(&self, issuer: &str, keys: JwkSet) -> bool {
+        let mut issuers = self.issuers.write().unwrap_or_else(PoisonError::into_inner);
+        match issuers.iter_mut().find(|i| i.issuer == issuer) {
+            Some(i) => {
+                i.keys = keys;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Verifies `token` (the text after `Bearer `).
@@ -140,13 +171,17 @@ impl Authenticator {
             return Err(AuthError::Algorithm);
         }
         let kid = header.kid.as_deref().ok_or(AuthError::UnknownKey)?;
-        let (issuer, jwk) =
-            self.issuers.iter().find_map(|i| i.keys.find(kid).map(|k| (i, k))).ok_or(AuthError::UnknownKey)?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|_| AuthError::UnknownKey)?;
+        let (key, issuer, audience) = {
+            let issuers = self.issuers.read().unwrap_or_else(PoisonError::into_inner);
+            let (issuer, jwk) =
+                issuers.iter().find_map(|i| i.keys.find(kid).map(|k| (i, k))).ok_or(AuthError::UnknownKey)?;
+            let key = DecodingKey::from_jwk(jwk).map_err(|_| AuthError::UnknownKey)?;
+            (key, issuer.issuer.clone(), issuer.audience.clone())
+        };
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECS;
-        validation.set_issuer(&[&issuer.issuer]);
-        validation.set_audience(&[&issuer.audience]);
+        validation.set_issuer(&[&issuer]);
+        validation.set_audience(&[&audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => AuthError::Signature,
@@ -275,6 +310,27 @@ mod tests {
         assert_eq!(auth.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)), Err(AuthError::TooLong));
         let nokid = format!("{}.{claims}.AAAA", b64(&serde_json::json!({"alg": "EdDSA"})));
         assert_eq!(auth.verify(&nokid), Err(AuthError::UnknownKey));
+    }
+
+    #[test]
+    fn rotated_keys_reach_every_clone_and_bad_jwks_are_refused() {
+        let (old, new) = (DevIssuer::random(), DevIssuer::random());
+        let auth = Authenticator::new(vec![old.config()]);
+        let serving = auth.clone();
+        let token = new.mint("alice", now(), 60).unwrap();
+        assert_eq!(serving.verify(&token), Err(AuthError::Signature));
+        assert!(auth.replace_keys(DEV_ISSUER, new.config().keys));
+        assert!(serving.verify(&token).is_ok());
+        assert_eq!(serving.verify(&old.mint("alice", now(), 60).unwrap()), Err(AuthError::Signature));
+        assert!(!auth.replace_keys("someone else", old.config().keys));
+        assert_eq!(auth.issuer_names(), vec![DEV_ISSUER.to_string()]);
+
+        let json = serde_json::to_vec(&new.config().keys).unwrap();
+        assert!(IssuerConfig::from_jwks_json("i", "a", &json).is_ok());
+        assert!(IssuerConfig::from_jwks_json("i", "a", b"{\"keys\": 7}").is_err());
+        assert!(IssuerConfig::from_jwks_json("i", "a", b"\xff\x00").is_err());
+        let huge = vec![b' '; MAX_JWKS_BYTES + 1];
+        assert!(IssuerConfig::from_jwks_json("i", "a", &huge).err().is_some_and(|e| e.contains("limit")));
     }
 
     #[test]

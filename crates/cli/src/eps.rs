@@ -4,10 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use tssw_auth::{DevIssuer, IssuerConfig};
+use tssw_auth::DevIssuer;
 use tssw_backup::eps::{self, Config, Rate, store::Account};
+
+use crate::jwks::Provider;
 
 /// `tssw eps [unlock]`.
 #[derive(Args, Debug)]
@@ -40,12 +43,18 @@ struct RunArgs {
     /// Never the wallet server's database.
     #[arg(long, env = "TSSW_EPS_DATABASE_URL")]
     database_url: Option<String>,
-    /// The identity provider's `iss` (with --jwks-file and --audience).
-    #[arg(long, env = "TSSW_EPS_JWT_ISSUER", requires = "jwks_file")]
+    /// The identity provider's `iss` (with --jwks-file or --jwks-url, and --audience).
+    #[arg(long, env = "TSSW_EPS_JWT_ISSUER", requires = "jwks")]
     issuer: Option<String>,
     /// The provider's public keys, a JWKS file.
-    #[arg(long, env = "TSSW_EPS_JWT_JWKS_FILE", requires = "issuer")]
+    #[arg(long, env = "TSSW_EPS_JWT_JWKS_FILE", requires = "issuer", group = "jwks")]
     jwks_file: Option<PathBuf>,
+    /// The provider's JWKS URL (https): fetched at start and every --jwks-refresh-secs.
+    #[arg(long, env = "TSSW_EPS_JWT_JWKS_URL", requires = "issuer", group = "jwks")]
+    jwks_url: Option<String>,
+    /// Seconds between re-fetches of --jwks-url (key rotation at the provider).
+    #[arg(long, env = "TSSW_EPS_JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
+    jwks_refresh_secs: u64,
     /// The `aud` tokens must carry.
     #[arg(long, env = "TSSW_EPS_JWT_AUDIENCE", default_value = tssw_auth::DEFAULT_AUDIENCE)]
     audience: String,
@@ -108,27 +117,37 @@ pub(crate) fn run(args: &EpsArgs) -> Result<(), String> {
 
 fn serve(args: &RunArgs) -> Result<(), String> {
     let data_dir = args.data_dir.clone().ok_or("pass --data-dir (or TSSW_EPS_DATA_DIR)")?;
-    let mut issuers: Vec<IssuerConfig> = Vec::new();
-    if let (Some(issuer), Some(path)) = (&args.issuer, &args.jwks_file) {
-        issuers.push(IssuerConfig::from_jwks_file(issuer, &args.audience, path)?);
-    }
+    let provider = args.issuer.as_ref().map(|issuer| Provider {
+        issuer: issuer.clone(),
+        audience: args.audience.clone(),
+        file: args.jwks_file.clone(),
+        url: args.jwks_url.clone(),
+        refresh: Duration::from_secs(args.jwks_refresh_secs.max(1)),
+    });
     let dev = args.dev_issuer.then(DevIssuer::random);
-    if let Some(dev) = &dev {
-        issuers.push(dev.config());
-    }
-    if issuers.is_empty() {
-        return Err("no token issuer configured: pass --issuer and --jwks-file, or --dev-issuer on a developer \
-                    machine"
+    if provider.is_none() && dev.is_none() {
+        return Err("no token issuer configured: pass --issuer with --jwks-file or --jwks-url, or --dev-issuer on \
+                    a developer machine"
             .into());
     }
-    let mut config = Config::new(data_dir, issuers);
-    config.database_url = args.database_url.clone();
-    config.max_attempts = args.max_attempts;
-    config.max_registrations = args.max_registrations;
-    config.account_rate = Rate { per_second: args.account_rate, burst: args.account_burst };
-    config.ip_rate = Rate { per_second: args.ip_rate, burst: args.ip_burst };
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     crate::runtime()?.block_on(async {
+        let mut issuers = Vec::new();
+        if let Some(provider) = &provider {
+            issuers.push(provider.load().await?);
+        }
+        if let Some(dev) = &dev {
+            issuers.push(dev.config());
+        }
+        let mut config = Config::new(data_dir, issuers);
+        if let Some(provider) = &provider {
+            provider.keep_fresh(&config.auth);
+        }
+        config.database_url = args.database_url.clone();
+        config.max_attempts = args.max_attempts;
+        config.max_registrations = args.max_registrations;
+        config.account_rate = Rate { per_second: args.account_rate, burst: args.account_burst };
+        config.ip_rate = Rate { per_second: args.ip_rate, burst: args.ip_burst };
         let eps = eps::Eps::open(config).await.map_err(|e| format!("cannot start the encryption proxy: {e}"))?;
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await

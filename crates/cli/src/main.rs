@@ -9,6 +9,7 @@ mod dev;
 mod digest;
 mod enclave;
 mod eps;
+mod jwks;
 mod relay;
 mod server;
 mod session;

@@ -4,10 +4,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use tssw_enclave::EnclaveClient;
-use tssw_server::{AppState, Authenticator, Ceremonies, CeremonyLimits, DevIssuer, IssuerConfig, RelayIssuer, Store};
+use tssw_server::{AppState, Authenticator, Ceremonies, CeremonyLimits, DevIssuer, RelayIssuer, Store};
+
+use crate::jwks::Provider;
 
 /// Flags of `tssw server`.
 #[derive(Args, Debug)]
@@ -18,12 +21,18 @@ pub(crate) struct ServerArgs {
     /// Database: sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
     #[arg(long, env = "TSSW_DATABASE_URL")]
     database_url: String,
-    /// The identity provider's `iss` (with --jwks-file and --audience).
-    #[arg(long, env = "TSSW_JWT_ISSUER", requires = "jwks_file")]
+    /// The identity provider's `iss` (with --jwks-file or --jwks-url, and --audience).
+    #[arg(long, env = "TSSW_JWT_ISSUER", requires = "jwks")]
     issuer: Option<String>,
     /// The provider's public keys, a JWKS file (download its /.well-known/jwks.json).
-    #[arg(long, env = "TSSW_JWT_JWKS_FILE", requires = "issuer")]
+    #[arg(long, env = "TSSW_JWT_JWKS_FILE", requires = "issuer", group = "jwks")]
     jwks_file: Option<PathBuf>,
+    /// The provider's JWKS URL (https): fetched at start and every --jwks-refresh-secs.
+    #[arg(long, env = "TSSW_JWT_JWKS_URL", requires = "issuer", group = "jwks")]
+    jwks_url: Option<String>,
+    /// Seconds between re-fetches of --jwks-url (key rotation at the provider).
+    #[arg(long, env = "TSSW_JWT_JWKS_REFRESH_SECS", default_value_t = 300)]
+    jwks_refresh_secs: u64,
     /// The `aud` tokens for this server must carry.
     #[arg(long, env = "TSSW_JWT_AUDIENCE", default_value = tssw_auth::DEFAULT_AUDIENCE)]
     audience: String,
@@ -93,21 +102,32 @@ fn now() -> u64 {
 
 /// Runs the API until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
-    let mut issuers = Vec::new();
-    if let (Some(issuer), Some(path)) = (&args.issuer, &args.jwks_file) {
-        issuers.push(IssuerConfig::from_jwks_file(issuer, &args.audience, path)?);
-    }
+    let provider = args.issuer.as_ref().map(|issuer| Provider {
+        issuer: issuer.clone(),
+        audience: args.audience.clone(),
+        file: args.jwks_file.clone(),
+        url: args.jwks_url.clone(),
+        refresh: Duration::from_secs(args.jwks_refresh_secs.max(1)),
+    });
     let dev = args.dev_issuer.then(DevIssuer::random);
-    if let Some(dev) = &dev {
-        issuers.push(dev.config());
-    }
-    if issuers.is_empty() {
-        return Err("no token issuer configured: pass --issuer and --jwks-file, or --dev-issuer on a developer \
-                    machine"
+    if provider.is_none() && dev.is_none() {
+        return Err("no token issuer configured: pass --issuer with --jwks-file or --jwks-url, or --dev-issuer on \
+                    a developer machine"
             .into());
     }
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     crate::runtime()?.block_on(async {
+        let mut issuers = Vec::new();
+        if let Some(provider) = &provider {
+            issuers.push(provider.load().await?);
+        }
+        if let Some(dev) = &dev {
+            issuers.push(dev.config());
+        }
+        let auth = Authenticator::new(issuers);
+        if let Some(provider) = &provider {
+            provider.keep_fresh(&auth);
+        }
         let store = Store::connect(&args.database_url)
             .await
             .map_err(|e| format!("cannot open the database at --database-url: {e}"))?;
@@ -127,7 +147,7 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
                 "no --enclave-socket: this server runs no ceremonies (create, sign, refresh and reshare answer 503)"
             );
         }
-        let app = tssw_server::router(Arc::new(AppState { store, auth: Authenticator::new(issuers), ceremonies }));
+        let app = tssw_server::router(Arc::new(AppState { store, auth, ceremonies }));
         axum::serve(listener, app)
             .with_graceful_shutdown(crate::relay::shutdown_signal())
             .await

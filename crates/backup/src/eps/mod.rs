@@ -59,8 +59,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; `None`: `sqlite://<data dir>/eps.db`.
     pub database_url: Option<String>,
-    /// Trusted identity providers.
-    pub issuers: Vec<IssuerConfig>,
+    /// Trusted identity providers; clones share their keys, so the caller can rotate them
+    /// while the EPS runs.
+    pub auth: Authenticator,
     /// Unconfirmed evaluations before a registration locks.
     pub max_attempts: u32,
     /// Registrations per wallet.
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
             .field("database", &self.database_url.as_ref().map(|_| "<configured>"))
-            .field("issuers", &self.issuers.iter().map(|i| i.issuer.as_str()).collect::<Vec<_>>())
+            .field("issuers", &self.auth.issuer_names())
             .field("max_attempts", &self.max_attempts)
             .field("max_registrations", &self.max_registrations)
             .field("account_rate", &self.account_rate)
@@ -92,7 +93,7 @@ impl Config {
         Config {
             data_dir,
             database_url: None,
-            issuers,
+            auth: Authenticator::new(issuers),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             max_registrations: DEFAULT_MAX_REGISTRATIONS,
             account_rate: Rate { per_second: 5, burst: 20 },
@@ -147,7 +148,7 @@ impl std::fmt::Debug for Eps {
 impl Eps {
     /// Loads (or creates) the key and opens (or creates) the database.
     pub async fn open(config: Config) -> Result<Eps, EpsError> {
-        if config.issuers.is_empty() {
+        if config.auth.issuer_names().is_empty() {
             return Err(EpsError::NoIssuer);
         }
         if config.max_attempts == 0 || config.max_registrations == 0 {
@@ -155,7 +156,7 @@ impl Eps {
         }
         let key = key::load_or_create(&config.data_dir)?;
         let store = Store::connect(&config.database_url()).await?;
-        let auth = Authenticator::new(config.issuers.clone());
+        let auth = config.auth.clone();
         let limits = http::Limits::new(config.account_rate, config.ip_rate);
         Ok(Eps { store, key, auth, config, limits })
     }
