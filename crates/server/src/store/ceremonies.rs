@@ -133,7 +133,7 @@ impl Store {
         )
         .bind(account)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(|r| record(r, now)).transpose()
     }

@@ -78,6 +78,10 @@ pub enum Idempotent {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Plain reads. On SQLite, read-only connections beside the one writer (WAL lets them
+    /// run while it writes): with one connection for everything, every query of every
+    /// request queued behind every other. On PostgreSQL, the same pool.
+    read: AnyPool,
     sqlite: bool,
 }
 
@@ -127,7 +131,21 @@ impl Store {
         } else {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         }
-        Ok(Store { pool, sqlite })
+        let read = if sqlite {
+            AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA query_only = ON").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await?
+        } else {
+            pool.clone()
+        };
+        Ok(Store { pool, read, sqlite })
     }
 
     /// A connection for a durable transaction: begin it with `sqlx::Connection::begin`,
@@ -169,7 +187,7 @@ impl Store {
         let known = sqlx::query("SELECT id FROM accounts WHERE issuer = $1 AND subject = $2")
             .bind(issuer)
             .bind(subject)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         if let Some(row) = known {
             return Ok(row.try_get("id")?);
@@ -189,7 +207,7 @@ impl Store {
         let row = sqlx::query("SELECT id FROM accounts WHERE issuer = $1 AND subject = $2")
             .bind(issuer)
             .bind(subject)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await?;
         Ok(row.try_get("id")?)
     }
@@ -220,7 +238,7 @@ impl Store {
         )
         .bind(account)
         .bind(identity_key.to_vec())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.read)
         .await?;
         device(&row)
     }
@@ -231,7 +249,7 @@ impl Store {
             "SELECT id, identity_key, name, created_at FROM devices WHERE account_id = $1 ORDER BY created_at, id",
         )
         .bind(account)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?;
         rows.iter().map(device).collect()
     }
@@ -241,7 +259,7 @@ impl Store {
         let row = sqlx::query("SELECT id FROM devices WHERE account_id = $1 AND identity_key = $2")
             .bind(account)
             .bind(identity_key.to_vec())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         Ok(row.is_some())
     }
@@ -252,7 +270,7 @@ impl Store {
             sqlx::query("SELECT id, identity_key, name, created_at FROM devices WHERE account_id = $1 AND id = $2")
                 .bind(account)
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.read)
                 .await?;
         row.as_ref().map(device).transpose()
     }
@@ -286,7 +304,7 @@ impl Store {
         let row = sqlx::query("SELECT request_hash, status, body FROM idempotency WHERE account_id = $1 AND key = $2")
             .bind(account)
             .bind(key)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await?;
         let stored: Vec<u8> = row.try_get("request_hash")?;
         if stored != request_hash {
@@ -380,7 +398,7 @@ impl Store {
         let rows = match account {
             None => {
                 sqlx::query("SELECT seq, at, account_id, kind, detail, prev_hash, hash FROM audit_log ORDER BY seq")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.read)
                     .await?
             }
             Some(a) => {
@@ -389,7 +407,7 @@ impl Store {
                      WHERE account_id = $1 ORDER BY seq",
                 )
                 .bind(a)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?
             }
         };

@@ -85,7 +85,7 @@ impl Store {
             "SELECT {WALLET_COLUMNS} FROM wallets WHERE account_id = $1 ORDER BY created_at, id"
         )))
         .bind(account)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?;
         rows.iter().map(wallet).collect()
     }
@@ -97,7 +97,7 @@ impl Store {
         )))
         .bind(account)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(wallet).transpose()
     }
@@ -109,7 +109,7 @@ impl Store {
         )
         .bind(wallet)
         .bind(epoch)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(stored_share).transpose()
     }
@@ -121,7 +121,7 @@ impl Store {
              WHERE wallet_id = $1 AND state = 'pending' ORDER BY epoch DESC LIMIT 1",
         )
         .bind(wallet)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(stored_share).transpose()
     }
@@ -133,7 +133,7 @@ impl Store {
         )
         .bind(wallet)
         .bind(epoch)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -346,7 +346,7 @@ impl Store {
     pub async fn backup(&self, wallet: &str) -> Result<Option<(i64, Vec<u8>, i64)>, StoreError> {
         let row = sqlx::query("SELECT epoch, envelope, updated_at FROM backups WHERE wallet_id = $1")
             .bind(wallet)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         row.map(|r| Ok((r.try_get("epoch")?, r.try_get("envelope")?, r.try_get("updated_at")?))).transpose()
     }
