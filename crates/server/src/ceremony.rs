@@ -20,7 +20,7 @@ use tssw_protocol::{PartyIndex, PublicPackage};
 use tssw_relay::{Claims, Token};
 
 use crate::error::ApiError;
-use crate::store::{Outcome, Store};
+use crate::store::{AuditNote, Outcome, Store};
 
 /// Relay tokens: the key the relays trust, and where parties connect.
 pub struct RelayIssuer {
@@ -151,6 +151,15 @@ impl Ceremonies {
             .map_err(begin_error)?;
         tssw_fault::point("server.ceremony.begun");
         let id = hex::encode(began.ceremony.0);
+        let detail = format!(
+            "{} ceremony {id} wallet {} epoch {} digest {}",
+            req.operation,
+            req.wallet,
+            req.epoch,
+            began.digest.map(hex::encode).unwrap_or_default()
+        );
+        let note =
+            AuditNote { account: Some(req.account), kind: "ceremony.started", detail: &detail, now: to_i64(now) };
         let recorded = store
             .start_ceremony(
                 &id,
@@ -160,7 +169,7 @@ impl Ceremonies {
                 req.epoch,
                 to_i64(expires_at),
                 self.limits.per_account,
-                to_i64(now),
+                &note,
             )
             .await?;
         if !recorded {
@@ -171,20 +180,6 @@ impl Ceremonies {
                 self.limits.per_account
             )));
         }
-        store
-            .audit(
-                Some(req.account),
-                "ceremony.started",
-                &format!(
-                    "{} ceremony {id} wallet {} epoch {} digest {}",
-                    req.operation,
-                    req.wallet,
-                    req.epoch,
-                    began.digest.map(hex::encode).unwrap_or_default()
-                ),
-                to_i64(now),
-            )
-            .await?;
         let mut tokens = Vec::with_capacity(locals.len());
         for index in locals {
             let token = self.relay.token(began.ceremony.0, index, req.account, expires_at)?;
@@ -272,12 +267,11 @@ impl Task {
             Outcome::Done { .. } => ("ceremony.done", format!("{} epoch {}", self.operation, self.epoch)),
             Outcome::Failed(why) => ("ceremony.failed", format!("{}: {why}", self.operation)),
         };
-        if let Err(e) = self.store.finish_ceremony(&self.id, &outcome).await {
-            tracing::error!(ceremony = %self.id, error = %e, "cannot record the ceremony's outcome");
-        }
         let detail = format!("ceremony {} wallet {}: {detail}", self.id, self.wallet);
-        if let Err(e) = self.store.audit(Some(&self.account), kind, &detail, to_i64(crate::api::now_secs())).await {
-            tracing::error!(ceremony = %self.id, error = %e, "cannot append to the audit log");
+        let note =
+            AuditNote { account: Some(&self.account), kind, detail: &detail, now: to_i64(crate::api::now_secs()) };
+        if let Err(e) = self.store.finish_ceremony(&self.id, &outcome, &note).await {
+            tracing::error!(ceremony = %self.id, error = %e, "cannot record the ceremony's outcome and its audit entry");
         }
         tracing::info!(ceremony = %self.id, operation = self.operation, outcome = kind, "ceremony ended");
     }

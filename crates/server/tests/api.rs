@@ -144,7 +144,16 @@ async fn another_account_sees_nothing() {
         assert_eq!(api.call("GET", &format!("/v1/wallets/{wallet_id}"), Some(&alice), None, b"").await.0, 200);
         let ceremony = random_id();
         let alice_account = me["account_id"].as_str().unwrap();
-        api.store.start_ceremony(&ceremony, alice_account, &wallet_id, "sign", 1, 4_000_000_000, 8, 1).await.unwrap();
+        let note = tssw_server::store::AuditNote {
+            account: Some(alice_account),
+            kind: "ceremony.started",
+            detail: "a test ceremony",
+            now: 1,
+        };
+        api.store
+            .start_ceremony(&ceremony, alice_account, &wallet_id, "sign", 1, 4_000_000_000, 8, &note)
+            .await
+            .unwrap();
         assert_eq!(api.call("GET", &format!("/v1/ceremonies/{ceremony}"), Some(&alice), None, b"").await.0, 200);
         // Bob, with Alice's ids, on every endpoint that takes one: nothing.
         let (_, doc) = api.call("GET", "/v1/openapi.json", None, None, b"").await;

@@ -5,7 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::{AUDIT_ATTEMPTS, AuditNote, Store, StoreError, append_audit};
 
 /// Where a ceremony stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +67,10 @@ pub enum Outcome {
 }
 
 impl Store {
-    /// Records a new running ceremony unless the account already runs `limit` unexpired
-    /// ones. Returns whether it was recorded. (Several server instances may race past the
-    /// limit by one each: the count and the insert are one statement, not a lock.)
+    /// Records a new running ceremony, with its audit entry, unless the account already
+    /// runs `limit` unexpired ones. Returns whether it was recorded. (Several server
+    /// instances may race past the limit by one each: the count and the insert are one
+    /// statement, not a lock.)
     #[allow(clippy::too_many_arguments)]
     pub async fn start_ceremony(
         &self,
@@ -80,49 +81,66 @@ impl Store {
         epoch: i64,
         expires_at: i64,
         limit: i64,
-        now: i64,
+        note: &AuditNote<'_>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.bookkeeping().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO ceremonies (id, account_id, wallet_id, operation, status, epoch, expires_at, created_at) \
-             SELECT $1, $2, $3, $4, 'running', $5, $6, $7 WHERE (SELECT COUNT(*) FROM ceremonies \
-             WHERE account_id = $2 AND status = 'running' AND expires_at > $7) < $8",
-        )
-        .bind(id)
-        .bind(account)
-        .bind(wallet)
-        .bind(operation)
-        .bind(epoch)
-        .bind(expires_at)
-        .bind(now)
-        .bind(limit)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(inserted == 1)
+        for _ in 0..AUDIT_ATTEMPTS {
+            let mut tx = self.bookkeeping().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO ceremonies (id, account_id, wallet_id, operation, status, epoch, expires_at, created_at) \
+                 SELECT $1, $2, $3, $4, 'running', $5, $6, $7 WHERE (SELECT COUNT(*) FROM ceremonies \
+                 WHERE account_id = $2 AND status = 'running' AND expires_at > $7) < $8",
+            )
+            .bind(id)
+            .bind(account)
+            .bind(wallet)
+            .bind(operation)
+            .bind(epoch)
+            .bind(expires_at)
+            .bind(note.now)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if append_audit(&mut tx, note).await?.is_some() {
+                tx.commit().await?;
+                return Ok(true);
+            }
+            tx.rollback().await?;
+        }
+        Err(StoreError::Contention)
     }
 
-    /// Records how a running ceremony ended (a finished one stays as it is).
-    pub async fn finish_ceremony(&self, id: &str, outcome: &Outcome) -> Result<(), StoreError> {
+    /// Records how a running ceremony ended (a finished one stays as it is), with its audit
+    /// entry.
+    pub async fn finish_ceremony(&self, id: &str, outcome: &Outcome, note: &AuditNote<'_>) -> Result<(), StoreError> {
         let (status, error, signature, committed) = match outcome {
             Outcome::Done { signature, committed } => ("done", None, signature.clone(), committed.map(i64::from)),
             Outcome::Failed(why) => ("failed", Some(why.clone()), None, None),
         };
-        let mut tx = self.bookkeeping().await?;
-        sqlx::query(
-            "UPDATE ceremonies SET status = $1, error = $2, signature = $3, committed = $4 \
-             WHERE id = $5 AND status = 'running'",
-        )
-        .bind(status)
-        .bind(error)
-        .bind(signature)
-        .bind(committed)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        for _ in 0..AUDIT_ATTEMPTS {
+            let mut tx = self.bookkeeping().await?;
+            sqlx::query(
+                "UPDATE ceremonies SET status = $1, error = $2, signature = $3, committed = $4 \
+                 WHERE id = $5 AND status = 'running'",
+            )
+            .bind(status)
+            .bind(error.clone())
+            .bind(signature.clone())
+            .bind(committed)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if append_audit(&mut tx, note).await?.is_some() {
+                tx.commit().await?;
+                return Ok(());
+            }
+            tx.rollback().await?;
+        }
+        Err(StoreError::Contention)
     }
 
     /// One of the account's ceremonies.

@@ -96,7 +96,7 @@ impl std::fmt::Debug for Store {
 
 /// Attempts at appending to the audit log when concurrent writers race for a sequence
 /// number (PostgreSQL with several server instances).
-const AUDIT_ATTEMPTS: usize = 16;
+pub(crate) const AUDIT_ATTEMPTS: usize = 16;
 
 impl Store {
     /// Connects and applies the embedded migrations. `sqlite://PATH` creates the file.
@@ -361,32 +361,12 @@ impl Store {
         detail: &str,
         now: i64,
     ) -> Result<AuditEntry, StoreError> {
+        let note = AuditNote { account, kind, detail, now };
         for _ in 0..AUDIT_ATTEMPTS {
             let mut tx = self.bookkeeping().await?;
-            let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (seq, prev_hash) = match tail {
-                Some(row) => (row.try_get::<i64, _>("seq")? + 1, to_hash(row.try_get("hash")?)?),
-                None => (1, [0u8; 32]),
-            };
-            let entry = AuditEntry::new(seq, now, account.map(str::to_owned), kind.into(), detail.into(), prev_hash);
-            let inserted = sqlx::query(
-                "INSERT INTO audit_log (seq, at, account_id, kind, detail, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq) DO NOTHING",
-            )
-            .bind(entry.seq)
-            .bind(entry.at)
-            .bind(entry.account.clone())
-            .bind(&entry.kind)
-            .bind(&entry.detail)
-            .bind(entry.prev_hash.to_vec())
-            .bind(entry.hash.to_vec())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let appended = append_audit(&mut tx, &note).await?;
             tx.commit().await?;
-            if inserted == 1 {
+            if let Some(entry) = appended {
                 return Ok(entry);
             }
         }
@@ -452,4 +432,52 @@ pub fn random_id() -> String {
     let mut b = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
     hex::encode(b)
+}
+
+/// An audit entry to append.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditNote<'a> {
+    /// The account it is about (`None`: the service's own).
+    pub account: Option<&'a str>,
+    /// What happened, e.g. `ceremony.started`.
+    pub kind: &'a str,
+    /// The details.
+    pub detail: &'a str,
+    /// Seconds since the Unix epoch.
+    pub now: i64,
+}
+
+/// Appends `note` to the audit chain inside `tx`; `None` when another writer took the next
+/// sequence number first (roll back — or commit what else `tx` holds only if it may stand
+/// without its entry — and retry on the new tail).
+pub(crate) async fn append_audit(tx: &mut Tx<'_>, note: &AuditNote<'_>) -> Result<Option<AuditEntry>, StoreError> {
+    let tail =
+        sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    let (seq, prev_hash) = match tail {
+        Some(row) => (row.try_get::<i64, _>("seq")? + 1, to_hash(row.try_get("hash")?)?),
+        None => (1, [0u8; 32]),
+    };
+    let entry = AuditEntry::new(
+        seq,
+        note.now,
+        note.account.map(str::to_owned),
+        note.kind.into(),
+        note.detail.into(),
+        prev_hash,
+    );
+    let inserted = sqlx::query(
+        "INSERT INTO audit_log (seq, at, account_id, kind, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq) DO NOTHING",
+    )
+    .bind(entry.seq)
+    .bind(entry.at)
+    .bind(entry.account.clone())
+    .bind(&entry.kind)
+    .bind(&entry.detail)
+    .bind(entry.prev_hash.to_vec())
+    .bind(entry.hash.to_vec())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok((inserted == 1).then_some(entry))
 }
