@@ -146,3 +146,224 @@ pub fn dev_trust(enclave_data: &Path) -> tssw_client::TrustPolicy {
     let measurement = tssw_enclave::backend::dev::measure(&tssw()).unwrap();
     tssw_client::TrustPolicy::dev(key, vec![measurement])
 }
+
+/// The variable that arms a `tssw-fault` point in a process (`name` or `name@n`).
+pub const FAULT_VAR: &str = "TSSW_FAULT";
+
+impl Proc {
+    /// [`Proc::start`] with another `tssw` binary (a private copy, say).
+    pub fn start_bin(bin: &Path, dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).env("RUST_LOG", "info");
+        cmd.env_remove(FAULT_VAR);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = spawn(&mut cmd);
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { name: name.into(), child, lines, log }
+    }
+
+    /// Whether the process has exited (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// Spawns `cmd`. A binary copied while another thread forks can be briefly held open for
+/// writing by that thread's child (until it execs): `ETXTBSY`, retried a bounded number of times.
+pub fn spawn(cmd: &mut Command) -> Child {
+    const ETXTBSY: i32 = 26;
+    let mut attempts = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+/// [`wait_enclave`] from synchronous code (and from inside a runtime): on a thread of its own.
+pub fn wait_enclave_blocking(socket: &Path) {
+    let socket = socket.to_path_buf();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(wait_enclave(&socket))
+    })
+    .join()
+    .unwrap();
+}
+
+/// A split deployment — `tssw enclave`, `tssw relay` and `tssw server` as three processes —
+/// each of which can be killed alone and restarted on the same socket, port, data dir and
+/// database. The processes run a private copy of the `tssw` binary, so a rebuild of the
+/// shared target directory mid-test changes neither their code nor the dev measurement.
+pub struct Deployment {
+    pub dir: TempDir,
+    pub bin: PathBuf,
+    pub socket: PathBuf,
+    pub enclave_data: PathBuf,
+    pub database: String,
+    pub idp: Idp,
+    key_file: PathBuf,
+    issuer_key: String,
+    relay_bind: Option<String>,
+    server_bind: Option<String>,
+    pub relay_url: String,
+    pub server_url: String,
+    pub enclave: Option<Proc>,
+    pub relay: Option<Proc>,
+    pub server: Option<Proc>,
+}
+
+/// The process names of a [`Deployment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Enclave,
+    Relay,
+    Server,
+}
+
+impl Deployment {
+    /// Starts all three; `database` defaults to SQLite in the temp dir.
+    pub fn start(label: &str, database: Option<String>) -> Deployment {
+        let dir = TempDir::new(label);
+        let bin = dir.path("tssw");
+        std::fs::copy(tssw(), &bin).unwrap();
+        let key_file = dir.path("relay-token.key");
+        let seed = tssw_keyfile::load_or_create(&key_file).unwrap();
+        let issuer_key = hex::encode(ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().as_bytes());
+        let mut d = Deployment {
+            socket: dir.path("enclave.sock"),
+            enclave_data: dir.path("enclave"),
+            database: database.unwrap_or_else(|| format!("sqlite://{}", dir.path("tssw.db").display())),
+            idp: Idp::new(&dir.0),
+            key_file,
+            issuer_key,
+            relay_bind: None,
+            server_bind: None,
+            relay_url: String::new(),
+            server_url: String::new(),
+            enclave: None,
+            relay: None,
+            server: None,
+            bin,
+            dir,
+        };
+        d.start_service(Service::Enclave, None);
+        d.start_service(Service::Relay, None);
+        d.start_service(Service::Server, None);
+        d
+    }
+
+    /// The running process of `service`.
+    pub fn proc(&mut self, service: Service) -> &mut Option<Proc> {
+        match service {
+            Service::Enclave => &mut self.enclave,
+            Service::Relay => &mut self.relay,
+            Service::Server => &mut self.server,
+        }
+    }
+
+    /// (Re)starts `service`, with `TSSW_FAULT=fault` if given, and waits until it serves.
+    /// A running instance is killed first (SIGKILL). The relay and the server keep the
+    /// port they were first given.
+    pub fn start_service(&mut self, service: Service, fault: Option<&str>) {
+        if let Some(mut old) = self.proc(service).take() {
+            old.kill9();
+        }
+        let s = |p: &Path| p.display().to_string();
+        let env: Vec<(&str, &str)> = fault.map(|f| (FAULT_VAR, f)).into_iter().collect();
+        let started = match service {
+            Service::Enclave => {
+                let args = ["enclave", "--socket", &s(&self.socket), "--data-dir", &s(&self.enclave_data)];
+                let p = Proc::start_bin(&self.bin, &self.dir.0, "enclave", &args, &env);
+                wait_enclave_blocking(&self.socket);
+                p
+            }
+            Service::Relay => {
+                let bind = self.relay_bind.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+                let args = [
+                    "relay",
+                    "--bind",
+                    &bind,
+                    "--issuer-key",
+                    &self.issuer_key,
+                    "--max-open-ceremonies",
+                    "10000",
+                    "--ip-rate",
+                    "10000",
+                    "--ip-burst",
+                    "10000",
+                ];
+                let mut p = Proc::start_bin(&self.bin, &self.dir.0, "relay", &args, &env);
+                let url = p.wait_line("relay listening on ");
+                self.relay_bind = Some(url.trim_start_matches("ws://").to_string());
+                self.relay_url = url;
+                p
+            }
+            Service::Server => {
+                let bind = self.server_bind.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+                let args = [
+                    "server",
+                    "--bind",
+                    &bind,
+                    "--database-url",
+                    &self.database,
+                    "--issuer",
+                    tssw_auth::DEV_ISSUER,
+                    "--jwks-file",
+                    &s(&self.idp.jwks),
+                    "--enclave-socket",
+                    &s(&self.socket),
+                    "--relay-url",
+                    &self.relay_url,
+                    "--relay-key-file",
+                    &s(&self.key_file),
+                    "--max-ceremonies-per-account",
+                    "10000",
+                ];
+                let mut p = Proc::start_bin(&self.bin, &self.dir.0, "server", &args, &env);
+                let url = p.wait_line("server listening on ");
+                self.server_bind = Some(url.trim_start_matches("http://").to_string());
+                self.server_url = url;
+                p
+            }
+        };
+        *self.proc(service) = Some(started);
+    }
+
+    /// The dev enclave's trust policy for clients of this deployment.
+    pub fn trust(&self) -> tssw_client::TrustPolicy {
+        let key = tssw_enclave::backend::dev::DevBackend::read_attestation_public_key(&self.enclave_data).unwrap();
+        let measurement = tssw_enclave::backend::dev::measure(&self.bin).unwrap();
+        tssw_client::TrustPolicy::dev(key, vec![measurement])
+    }
+
+    /// A `client.toml` for the `tssw` client commands: this server, `token`, `keystore`,
+    /// and trust in this deployment's dev enclave.
+    pub fn client_config(&self, token: &str, keystore: &Path) -> String {
+        let key = tssw_enclave::backend::dev::DevBackend::read_attestation_public_key(&self.enclave_data).unwrap();
+        let measurement = tssw_enclave::backend::dev::measure(&self.bin).unwrap();
+        format!(
+            "server_url = {:?}\ntoken = {token:?}\nkeystore = {:?}\n\n[trust]\nmeasurements = [{:?}]\n\
+             dev_attestation_key = {:?}\n",
+            self.server_url,
+            keystore.display().to_string(),
+            hex::encode(measurement),
+            hex::encode(key)
+        )
+    }
+}

@@ -9,8 +9,9 @@
 //!
 //! A crash anywhere leaves a state [`Wallets::reconcile`] finishes: it promotes an epoch
 //! the server committed, finishes a confirmation the server still waits for, drops a local
-//! pending share the server no longer has, and aborts a server pending epoch whose share
-//! this device lost. Every operation reconciles first when it finds a pending epoch.
+//! pending share the server no longer has, aborts a server pending epoch whose share this
+//! device lost, and abandons (on both sides) a reshare whose cloud share never confirmed.
+//! Every operation reconciles first when it finds a pending epoch.
 //!
 //! Named fault points (`client.*`, see `tssw-fault`) let the crash tests kill the process
 //! between the steps.
@@ -76,8 +77,11 @@ pub enum Reconciled {
     Promoted(u64),
     /// The pending epoch was confirmed now and committed.
     Confirmed(u64),
-    /// The pending epoch still waits for another holder (e.g. the cloud share).
-    AwaitingOthers(u64),
+    /// The pending epoch still needed another holder's confirmation, which can no longer
+    /// come: the cloud share of an interrupted [`Wallets::add_cloud_share`], whose identity
+    /// lived only in that process. It was aborted on the server and dropped here; the old
+    /// epoch stays.
+    Abandoned(u64),
     /// The server no longer has the pending epoch: the local pending share was dropped.
     DroppedLocal(u64),
     /// This device lost its share of the server's pending epoch: the server's was aborted.
@@ -211,8 +215,8 @@ impl Wallets {
     /// Adds a third share (2-of-2 → 2-of-3, same key and addresses) held by `cloud`, an
     /// identity this call registers. `keep` must store the new cloud share durably (encrypted,
     /// off this device) before it returns: the epoch commits only after the cloud share has
-    /// confirmed too, so a crash before `keep` leaves the old epoch in force. Returns the new
-    /// epoch.
+    /// confirmed too, so a crash before that leaves the old epoch in force ([`Wallets::reconcile`]
+    /// abandons the new one). Returns the new epoch.
     pub async fn add_cloud_share<F, Fut>(
         &mut self,
         wallet: &str,
@@ -278,7 +282,13 @@ impl Wallets {
                     self.keystore.promote(&wid, p)?;
                     Reconciled::Confirmed(p)
                 } else {
-                    Reconciled::AwaitingOthers(p)
+                    // Left waiting, the pending epoch would be replaced on the server by the
+                    // next refresh or reshare while this device still held its share: the
+                    // two would then never confirm together. The server first, so it can
+                    // never commit an epoch this device no longer holds.
+                    self.api.abort(wallet, p).await.map_err(CeremonyError::from)?;
+                    self.keystore.discard_pending(&wid, p)?;
+                    Reconciled::Abandoned(p)
                 }
             }
             Some(p) => {
