@@ -55,6 +55,23 @@ pub(crate) struct ServerArgs {
     /// Relays are started with its public key, which this command prints.
     #[arg(long, env = "TSSW_RELAY_KEY_FILE")]
     relay_key_file: Option<PathBuf>,
+    /// AWS Nitro: the enclave's vsock address, CID:PORT, instead of --enclave-socket.
+    #[cfg(feature = "nitro")]
+    #[arg(long, env = "TSSW_ENCLAVE_VSOCK", conflicts_with = "enclave_socket", requires = "relay_url")]
+    enclave_vsock: Option<String>,
+    /// AWS Nitro: the KMS key whose key policy releases the enclave's sealing root key to
+    /// its attested PCRs. At start the server relays that release (before any ceremony).
+    #[cfg(feature = "nitro")]
+    #[arg(long, env = "TSSW_KMS_KEY_ID", requires_all = ["kms_region", "kms_blob"])]
+    kms_key_id: Option<String>,
+    /// AWS Nitro: the KMS key's region. Credentials come from the AWS_* environment.
+    #[cfg(feature = "nitro")]
+    #[arg(long, env = "TSSW_KMS_REGION")]
+    kms_region: Option<String>,
+    /// AWS Nitro: where the encrypted sealing root key is kept (created, 0600, on first start).
+    #[cfg(feature = "nitro")]
+    #[arg(long, env = "TSSW_KMS_BLOB")]
+    kms_blob: Option<PathBuf>,
     /// Ceremonies one account may run at once.
     #[arg(long, env = "TSSW_MAX_CEREMONIES_PER_ACCOUNT", default_value_t = 8)]
     max_ceremonies_per_account: i64,
@@ -64,27 +81,57 @@ pub(crate) struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// The ceremony machinery, when an enclave is configured.
-    fn ceremonies(&self) -> Result<Option<Ceremonies>, String> {
-        let Some(socket) = &self.enclave_socket else { return Ok(None) };
-        let key_file = self
-            .relay_key_file
-            .as_ref()
-            .ok_or("--enclave-socket needs --relay-key-file (the relay-token signing key)")?;
+    /// The enclave, when one is configured.
+    fn enclave(&self) -> Result<Option<EnclaveClient>, String> {
+        #[cfg(feature = "nitro")]
+        if let Some(address) = &self.enclave_vsock {
+            let parse = |p: Option<&str>| p.and_then(|v| v.parse::<u32>().ok());
+            let mut parts = address.split(':');
+            let (Some(cid), Some(port), None) = (parse(parts.next()), parse(parts.next()), parts.next()) else {
+                return Err(format!("--enclave-vsock {address}: expected CID:PORT"));
+            };
+            return Ok(Some(EnclaveClient::vsock(cid, port)));
+        }
+        Ok(self.enclave_socket.as_ref().map(EnclaveClient::new))
+    }
+
+    /// AWS Nitro: has KMS release the sealing root key to the attested enclave.
+    #[cfg(feature = "nitro")]
+    async fn unlock(&self, enclave: &EnclaveClient) -> Result<(), String> {
+        use tssw_enclave::kms::{Credentials, KmsClient};
+        let (Some(key_id), Some(region), Some(blob)) = (&self.kms_key_id, &self.kms_region, &self.kms_blob) else {
+            return Ok(());
+        };
+        let credentials = Credentials::from_env().map_err(|e| format!("AWS credentials: {e}"))?;
+        let kms = KmsClient::new(region, credentials).map_err(|e| format!("KMS client: {e}"))?;
+        tssw_enclave::kms::unlock(enclave, &kms, key_id, blob)
+            .await
+            .map_err(|e| format!("KMS did not release the sealing key to the enclave: {e}"))?;
+        tracing::info!("the enclave's sealing key was released by KMS");
+        Ok(())
+    }
+
+    /// Without the `nitro` feature there is nothing to unlock.
+    #[cfg(not(feature = "nitro"))]
+    async fn unlock(&self, _enclave: &EnclaveClient) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The ceremony machinery on `enclave`.
+    fn ceremonies(&self, enclave: EnclaveClient) -> Result<Ceremonies, String> {
+        let key_file = self.relay_key_file.as_ref().ok_or(
+            "an enclave (--enclave-socket or --enclave-vsock) needs --relay-key-file (the relay-token signing key)",
+        )?;
         let seed = tssw_keyfile::load_or_create(key_file).map_err(|e| format!("relay token key: {e}"))?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         println!("relay token key (start relays with --issuer-key): {}", hex::encode(key.verifying_key().as_bytes()));
-        let first = self.relay_url.first().ok_or("--enclave-socket needs at least one --relay-url")?;
+        let first = self.relay_url.first().ok_or("an enclave needs at least one --relay-url")?;
         let enclave_url = self.enclave_relay_url.clone().unwrap_or_else(|| first.clone());
         let limits = CeremonyLimits {
             per_account: self.max_ceremonies_per_account,
             ttl: std::time::Duration::from_secs(self.ceremony_ttl_secs),
         };
-        Ok(Some(Ceremonies::new(
-            EnclaveClient::new(socket),
-            RelayIssuer::new(key, self.relay_url.clone(), enclave_url),
-            limits,
-        )))
+        Ok(Ceremonies::new(enclave, RelayIssuer::new(key, self.relay_url.clone(), enclave_url), limits))
     }
 }
 
@@ -141,7 +188,13 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
             let token = dev.mint("dev", now(), 24 * 3_600).map_err(|e| format!("cannot mint a dev token: {e}"))?;
             println!("dev token (subject `dev`, 24 h; dev issuer, not for production): {token}");
         }
-        let ceremonies = args.ceremonies()?.map(Arc::new);
+        let ceremonies = match args.enclave()? {
+            Some(enclave) => {
+                args.unlock(&enclave).await?;
+                Some(Arc::new(args.ceremonies(enclave)?))
+            }
+            None => None,
+        };
         if ceremonies.is_none() {
             tracing::warn!(
                 "no --enclave-socket: this server runs no ceremonies (create, sign, refresh and reshare answer 503)"
