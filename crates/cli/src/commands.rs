@@ -486,7 +486,20 @@ pub(crate) async fn upgrade(args: &UpgradeArgs) -> Result<(), String> {
     let id = pick(&wallets, args.wallet.wallet.as_deref(), &[]).await?;
     match args.to {
         Shape::TwoOfThree => {
-            let code = RecoveryCode::generate();
+            // The code is settled, and a new one shown, before the reshare starts: a crash
+            // after the cloud share is sealed must not leave it under a code nobody saw.
+            let (code, generated) = match std::env::var("TSSW_RECOVERY_CODE") {
+                Ok(text) => (RecoveryCode::parse(&text).map_err(|e| format!("TSSW_RECOVERY_CODE: {e}"))?, false),
+                Err(_) => {
+                    let code = RecoveryCode::generate();
+                    eprintln!(
+                        "recovery code of the new cloud share (write it down now; the cloud share opens only with \
+                         it): {}",
+                        code.display().as_str()
+                    );
+                    (code, true)
+                }
+            };
             let secret = RecoverySecret::Code(code.clone());
             let _p = Progress::start("adding the cloud share (reshare to 2-of-3)", args.wallet.common.json);
             let epoch = match (&args.cloud_dir, &args.gdrive_token) {
@@ -504,13 +517,14 @@ pub(crate) async fn upgrade(args: &UpgradeArgs) -> Result<(), String> {
             };
             drop(_p);
             let shown = code.display();
+            let shown = generated.then_some(shown.as_str());
             print(
                 args.wallet.common.json,
-                &json!({"wallet": id, "epoch": epoch, "recovery_code": shown.as_str()}),
+                &json!({"wallet": id, "epoch": epoch, "recovery_code": shown}),
                 &format!(
-                    "wallet {id} is 2-of-3 at epoch {epoch}: any two of this device, the service and the cloud share sign.\n\
-                     recovery code (write it down; the cloud share opens only with it): {}",
-                    shown.as_str()
+                    "wallet {id} is 2-of-3 at epoch {epoch}: any two of this device, the service and the cloud share \
+                     sign; the cloud share opens with {}",
+                    if generated { "the recovery code shown above" } else { "the code in TSSW_RECOVERY_CODE" }
                 ),
             )
         }

@@ -177,9 +177,12 @@ fn a_user_drives_the_cli_against_tssw_dev() {
     // 2-of-3: a third device signs with only the cloud share and the service.
     let cloud = dev.dir.path("cloud");
     let cloud = cloud.to_str().unwrap();
-    let upgraded =
-        dev.ok("laptop", &["upgrade", "--wallet", &id, "--to", "2of3", "--cloud-dir", cloud, "--json"], "", &[]);
+    let (ok, upgraded, stderr) =
+        dev.run("laptop", &["upgrade", "--wallet", &id, "--to", "2of3", "--cloud-dir", cloud, "--json"], "", &[]);
+    assert!(ok, "{stderr}");
     let code = upgraded["recovery_code"].as_str().unwrap().to_string();
+    // Shown before the reshare started, so a crash during it cannot lose the code.
+    assert!(stderr.contains(&format!("write it down now; the cloud share opens only with it): {code}")), "{stderr}");
     // The tablet signs in (its keystore and device key are created), then tries a wrong code.
     assert_eq!(dev.ok("tablet", &["wallet", "list", "--json"], "", &[])["wallets"], serde_json::json!([]));
     let e = dev.refused(
@@ -207,4 +210,13 @@ fn a_user_drives_the_cli_against_tssw_dev() {
         &[("TSSW_RECOVERY_CODE", &code)],
     );
     assert!(e.contains("has no cloud share in its active epoch (2-of-2)"), "{e}");
+
+    // A code the user already holds, from the environment: not echoed back, and it opens
+    // the new cloud share.
+    let env = [("TSSW_RECOVERY_CODE", code.as_str())];
+    let again =
+        dev.ok("laptop", &["upgrade", "--wallet", &id, "--to", "2of3", "--cloud-dir", cloud, "--json"], "", &env);
+    assert!(again["recovery_code"].is_null());
+    let signed = dev.ok("tablet", &["sign", "message", "--wallet", &id, "--cloud-dir", cloud, "--json"], "again", &env);
+    assert_eq!(message_signer("again", &signed["artifact"]), address);
 }
