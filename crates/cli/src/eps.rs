@@ -4,13 +4,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use tssw_auth::DevIssuer;
 use tssw_backup::eps::{self, Config, Rate, store::Account};
 
-use crate::jwks::Provider;
+use crate::jwks::{IssuerFlags, Issuers};
 
 /// `tssw eps [unlock]`.
 #[derive(Args, Debug)]
@@ -117,32 +115,18 @@ pub(crate) fn run(args: &EpsArgs) -> Result<(), String> {
 
 fn serve(args: &RunArgs) -> Result<(), String> {
     let data_dir = args.data_dir.clone().ok_or("pass --data-dir (or TSSW_EPS_DATA_DIR)")?;
-    let provider = args.issuer.as_ref().map(|issuer| Provider {
-        issuer: issuer.clone(),
-        audience: args.audience.clone(),
-        file: args.jwks_file.clone(),
-        url: args.jwks_url.clone(),
-        refresh: Duration::from_secs(args.jwks_refresh_secs.max(1)),
-    });
-    let dev = args.dev_issuer.then(DevIssuer::random);
-    if provider.is_none() && dev.is_none() {
-        return Err("no token issuer configured: pass --issuer with --jwks-file or --jwks-url, or --dev-issuer on \
-                    a developer machine"
-            .into());
-    }
+    let issuers = Issuers::new(IssuerFlags {
+        issuer: args.issuer.as_ref(),
+        audience: &args.audience,
+        jwks_file: args.jwks_file.as_ref(),
+        jwks_url: args.jwks_url.as_ref(),
+        refresh_secs: args.jwks_refresh_secs,
+        dev_issuer: args.dev_issuer,
+    })?;
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     crate::runtime()?.block_on(async {
-        let mut issuers = Vec::new();
-        if let Some(provider) = &provider {
-            issuers.push(provider.load().await?);
-        }
-        if let Some(dev) = &dev {
-            issuers.push(dev.config());
-        }
-        let mut config = Config::new(data_dir, issuers);
-        if let Some(provider) = &provider {
-            provider.keep_fresh(&config.auth);
-        }
+        let mut config = Config::new(data_dir, issuers.load().await?);
+        issuers.keep_fresh(&config.auth);
         config.database_url = args.database_url.clone();
         config.max_attempts = args.max_attempts;
         config.max_registrations = args.max_registrations;
@@ -156,7 +140,7 @@ fn serve(args: &RunArgs) -> Result<(), String> {
         // The first stdout line is the URL (scripts and tests bind port 0), then the key.
         println!("eps listening on http://{local}");
         println!("eps public key: {}", hex::encode(eps.public_key().0));
-        if let Some(dev) = &dev {
+        if let Some(dev) = &issuers.dev {
             let token = dev.mint("dev", now(), 24 * 3_600).map_err(|e| format!("cannot mint a dev token: {e}"))?;
             println!("dev token (subject `dev`, 24 h; dev issuer, not for production): {token}");
         }

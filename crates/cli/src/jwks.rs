@@ -6,21 +6,77 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tssw_auth::{Authenticator, IssuerConfig, MAX_JWKS_BYTES};
+use tssw_auth::{Authenticator, DevIssuer, IssuerConfig, MAX_JWKS_BYTES};
+
+/// The token issuers a service trusts: an identity provider, the dev issuer, or both.
+pub(crate) struct Issuers {
+    provider: Option<Provider>,
+    /// A random dev issuer for this run (`--dev-issuer`), which mints the dev token.
+    pub(crate) dev: Option<DevIssuer>,
+}
+
+/// The issuer flags `tssw server` and `tssw eps` share (under their own variable names).
+pub(crate) struct IssuerFlags<'a> {
+    pub(crate) issuer: Option<&'a String>,
+    pub(crate) audience: &'a str,
+    pub(crate) jwks_file: Option<&'a PathBuf>,
+    pub(crate) jwks_url: Option<&'a String>,
+    pub(crate) refresh_secs: u64,
+    pub(crate) dev_issuer: bool,
+}
+
+impl Issuers {
+    /// Refuses a service that would trust no issuer at all.
+    pub(crate) fn new(flags: IssuerFlags<'_>) -> Result<Issuers, String> {
+        let provider = flags.issuer.map(|issuer| Provider {
+            issuer: issuer.clone(),
+            audience: flags.audience.to_string(),
+            file: flags.jwks_file.cloned(),
+            url: flags.jwks_url.cloned(),
+            refresh: Duration::from_secs(flags.refresh_secs.max(1)),
+        });
+        let dev = flags.dev_issuer.then(DevIssuer::random);
+        if provider.is_none() && dev.is_none() {
+            return Err("no token issuer configured: pass --issuer with --jwks-file or --jwks-url, or --dev-issuer \
+                        on a developer machine"
+                .into());
+        }
+        Ok(Issuers { provider, dev })
+    }
+
+    /// Their configurations, the provider's keys loaded now.
+    pub(crate) async fn load(&self) -> Result<Vec<IssuerConfig>, String> {
+        let mut issuers = Vec::new();
+        if let Some(provider) = &self.provider {
+            issuers.push(provider.load().await?);
+        }
+        if let Some(dev) = &self.dev {
+            issuers.push(dev.config());
+        }
+        Ok(issuers)
+    }
+
+    /// Keeps the provider's keys in `auth` fresh (see [`Provider::keep_fresh`]).
+    pub(crate) fn keep_fresh(&self, auth: &Authenticator) {
+        if let Some(provider) = &self.provider {
+            provider.keep_fresh(auth);
+        }
+    }
+}
 
 /// Where a provider's keys come from.
 #[derive(Clone, Debug)]
-pub(crate) struct Provider {
-    pub(crate) issuer: String,
-    pub(crate) audience: String,
-    pub(crate) file: Option<PathBuf>,
-    pub(crate) url: Option<String>,
-    pub(crate) refresh: Duration,
+struct Provider {
+    issuer: String,
+    audience: String,
+    file: Option<PathBuf>,
+    url: Option<String>,
+    refresh: Duration,
 }
 
 impl Provider {
     /// The provider's configuration with its current keys.
-    pub(crate) async fn load(&self) -> Result<IssuerConfig, String> {
+    async fn load(&self) -> Result<IssuerConfig, String> {
         match (&self.file, &self.url) {
             (Some(path), _) => IssuerConfig::from_jwks_file(&self.issuer, &self.audience, path),
             (None, Some(url)) => {
@@ -34,7 +90,7 @@ impl Provider {
 
     /// With a URL: re-fetches the keys into `auth` every refresh interval, for as long as
     /// the runtime runs.
-    pub(crate) fn keep_fresh(&self, auth: &Authenticator) {
+    fn keep_fresh(&self, auth: &Authenticator) {
         let Some(url) = self.url.clone() else { return };
         let (auth, issuer, audience, every) = (auth.clone(), self.issuer.clone(), self.audience.clone(), self.refresh);
         tokio::spawn(async move {

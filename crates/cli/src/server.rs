@@ -4,13 +4,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use tssw_enclave::EnclaveClient;
-use tssw_server::{AppState, Authenticator, Ceremonies, CeremonyLimits, DevIssuer, RelayIssuer, Store};
+use tssw_server::{AppState, Authenticator, Ceremonies, CeremonyLimits, RelayIssuer, Store};
 
-use crate::jwks::Provider;
+use crate::jwks::{IssuerFlags, Issuers};
 
 /// Flags of `tssw server`.
 #[derive(Args, Debug)]
@@ -149,32 +148,18 @@ fn now() -> u64 {
 
 /// Runs the API until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
-    let provider = args.issuer.as_ref().map(|issuer| Provider {
-        issuer: issuer.clone(),
-        audience: args.audience.clone(),
-        file: args.jwks_file.clone(),
-        url: args.jwks_url.clone(),
-        refresh: Duration::from_secs(args.jwks_refresh_secs.max(1)),
-    });
-    let dev = args.dev_issuer.then(DevIssuer::random);
-    if provider.is_none() && dev.is_none() {
-        return Err("no token issuer configured: pass --issuer with --jwks-file or --jwks-url, or --dev-issuer on \
-                    a developer machine"
-            .into());
-    }
+    let issuers = Issuers::new(IssuerFlags {
+        issuer: args.issuer.as_ref(),
+        audience: &args.audience,
+        jwks_file: args.jwks_file.as_ref(),
+        jwks_url: args.jwks_url.as_ref(),
+        refresh_secs: args.jwks_refresh_secs,
+        dev_issuer: args.dev_issuer,
+    })?;
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     crate::runtime()?.block_on(async {
-        let mut issuers = Vec::new();
-        if let Some(provider) = &provider {
-            issuers.push(provider.load().await?);
-        }
-        if let Some(dev) = &dev {
-            issuers.push(dev.config());
-        }
-        let auth = Authenticator::new(issuers);
-        if let Some(provider) = &provider {
-            provider.keep_fresh(&auth);
-        }
+        let auth = Authenticator::new(issuers.load().await?);
+        issuers.keep_fresh(&auth);
         let store = Store::connect(&args.database_url)
             .await
             .map_err(|e| format!("cannot open the database at --database-url: {e}"))?;
@@ -184,7 +169,7 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
         let local = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
         // The first stdout line is the URL (scripts and tests bind port 0).
         println!("server listening on http://{local}");
-        if let Some(dev) = &dev {
+        if let Some(dev) = &issuers.dev {
             let token = dev.mint("dev", now(), 24 * 3_600).map_err(|e| format!("cannot mint a dev token: {e}"))?;
             println!("dev token (subject `dev`, 24 h; dev issuer, not for production): {token}");
         }

@@ -47,24 +47,7 @@ pub struct Proc {
 impl Proc {
     /// Starts `tssw args…` with `env`, logging stderr to `dir/<name>.log`.
     pub fn start(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let mut cmd = Command::new(tssw());
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).env("RUST_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { name: name.into(), child, lines, log }
+        Proc::start_bin(&tssw(), dir, name, args, env)
     }
 
     /// The rest of the first stdout line that starts with `prefix` (within 60 s).
