@@ -73,6 +73,11 @@ async fn active_wallet(state: &AppState, account: &str, id: &str) -> Result<(Wal
     Ok((wallet, wid))
 }
 
+/// The enclave's sealed share of the wallet's active epoch (an active wallet always has one).
+async fn active_share(state: &AppState, wallet: &Wallet) -> Result<StoredShare, ApiError> {
+    state.store.share(&wallet.id, wallet.epoch).await?.ok_or_else(|| ApiError::Bug("no active share".into()))
+}
+
 fn sealed(share: &StoredShare) -> Result<SealedShare, ApiError> {
     SealedShare::from_bytes(&share.sealed).map_err(|e| ApiError::Bug(format!("stored sealed share: {e}")))
 }
@@ -123,11 +128,7 @@ pub(super) async fn sign(
             .transpose()
             .map_err(|e| ApiError::BadRequest(e.0))?;
         let ceremonies = state.ceremonies()?;
-        let share = state
-            .store
-            .share(&wallet.id, wallet.epoch)
-            .await?
-            .ok_or_else(|| ApiError::Bug("no active share".into()))?;
+        let share = active_share(&state, &wallet).await?;
         let (enclave, others) = holders(&state, &wallet.id, wallet.epoch).await?;
         let allowed: Vec<u16> = others.iter().map(|(i, _)| *i).collect();
         let others = contributions(&state, &account, &req.contributions, &allowed).await?;
@@ -164,11 +165,7 @@ pub(super) async fn refresh(
         let (wallet, wid) = active_wallet(&state, &account, &id).await?;
         let req: RefreshWallet = parse(&body)?;
         let ceremonies = state.ceremonies()?;
-        let share = state
-            .store
-            .share(&wallet.id, wallet.epoch)
-            .await?
-            .ok_or_else(|| ApiError::Bug("no active share".into()))?;
+        let share = active_share(&state, &wallet).await?;
         let (enclave, holders) = holders(&state, &wallet.id, wallet.epoch).await?;
         let allowed: Vec<u16> = holders.iter().map(|(i, _)| *i).collect();
         if req.contributions.len() != allowed.len() {
@@ -205,11 +202,7 @@ pub(super) async fn reshare(
         let (wallet, wid) = active_wallet(&state, &account, &id).await?;
         let req: ReshareWallet = parse(&body)?;
         let ceremonies = state.ceremonies()?;
-        let share = state
-            .store
-            .share(&wallet.id, wallet.epoch)
-            .await?
-            .ok_or_else(|| ApiError::Bug("no active share".into()))?;
+        let share = active_share(&state, &wallet).await?;
         let current = state.store.members(&wallet.id, wallet.epoch).await?;
         let bad = |why: String| Err(ApiError::BadRequest(format!("reshare members: {why}")));
 
