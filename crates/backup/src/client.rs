@@ -89,11 +89,17 @@ impl std::fmt::Debug for EpsClient {
 /// none is yet) and a timeout.
 pub(crate) fn http_client() -> Result<reqwest::Client, String> {
     // Fails only when a provider is already installed, which is what we want either way.
+    #[cfg(not(target_arch = "wasm32"))]
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| format!("cannot build an HTTP client: {e}"))
+    let builder = reqwest::Client::builder();
+    // In the browser, fetch has its own limits and reqwest no client-wide timeout.
+    #[cfg(not(target_arch = "wasm32"))]
+    let builder = builder.timeout(REQUEST_TIMEOUT);
+    builder.build().map_err(|e| format!("cannot build an HTTP client: {e}"))
 }
 
 /// Reads a response body, refusing more than `max` bytes.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) async fn read_body(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
     if response.content_length().is_some_and(|n| n > max as u64) {
         return Err(format!("response larger than {max} bytes"));
@@ -106,6 +112,20 @@ pub(crate) async fn read_body(mut response: reqwest::Response, max: usize) -> Re
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// The browser's fetch hands over the body whole (it has buffered it already); the bound
+/// still holds before anything is decoded.
+#[cfg(target_arch = "wasm32")]
+pub(crate) async fn read_body(response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("response larger than {max} bytes"));
+    }
+    let body = response.bytes().await.map_err(|e| format!("reading the response: {e}"))?;
+    if body.len() > max {
+        return Err(format!("response larger than {max} bytes"));
+    }
+    Ok(body.to_vec())
 }
 
 impl EpsClient {

@@ -45,6 +45,13 @@ pub use secret::{MAX_SECRET_BYTES, MIN_PASSPHRASE_BYTES, Passcode, RECOVERY_CODE
 pub use tssw_api::WalletId;
 
 /// Runs CPU-heavy work (Argon2id) off the async runtime's worker threads (STYLE S5).
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, BackupError> {
     tokio::task::spawn_blocking(f).await.map_err(|_| BackupError::Internal("a key-derivation task failed"))
+}
+
+/// In the browser there is one thread and no runtime to keep free: the work runs inline.
+#[cfg(target_arch = "wasm32")]
+pub(crate) async fn cpu<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, BackupError> {
+    Ok(f())
 }

@@ -211,24 +211,7 @@ pub(crate) async fn address(args: &AddressArgs) -> Result<(), String> {
     let share = wallets.share(&id).await.map_err(|e| e.to_string())?;
     let key = share.public_package().wallet_key();
     let network = Network::from_str(&args.network).map_err(|e| format!("--network {}: {e}", args.network))?;
-    use tssw_chains::address::{evm_address_checksummed, solana_address, taproot_address};
-    let (address, public_key) = match key.scheme() {
-        Scheme::Ecdsa => {
-            let public = match &args.path {
-                Some(p) => key.derive_public_key(p).map_err(|e| format!("--path {p}: {e}"))?,
-                None => key.public_key().clone(),
-            };
-            (evm_address_checksummed(public.as_bytes()).map_err(|e| e.to_string())?, public)
-        }
-        Scheme::Ed25519 => {
-            (solana_address(key.public_key().as_bytes()).map_err(|e| e.to_string())?, key.public_key().clone())
-        }
-        Scheme::Bip340 => {
-            let internal = key.taproot_internal_key().ok_or("the wallet has no taproot internal key")?;
-            let q = key.public_key().clone();
-            (taproot_address(&internal, q.as_bytes(), network).map_err(|e| e.to_string())?, q)
-        }
-    };
+    let (address, public_key) = tssw_client::address(&key, args.path.as_deref(), network)?;
     let public_key = hex::encode(public_key.to_bytes());
     print(
         args.wallet.common.json,

@@ -37,6 +37,13 @@ pub(crate) struct DevArgs {
     /// The encryption proxy's address (its own key and database, under `<data dir>/eps`).
     #[arg(long, env = "TSSW_DEV_EPS_BIND", default_value = "127.0.0.1:7900")]
     eps_bind: SocketAddr,
+    /// The web wallet's files (`web`, after `scripts/build-web`): the wallet page is then
+    /// served under `/wallet/` by the server, and the demo dApp on `--dapp-bind`.
+    #[arg(long, env = "TSSW_DEV_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+    /// The demo dApp's address (its own origin, which embeds the wallet page).
+    #[arg(long, env = "TSSW_DEV_DAPP_BIND", default_value = "127.0.0.1:7801")]
+    dapp_bind: SocketAddr,
 }
 
 /// Where the stack listens.
@@ -44,6 +51,8 @@ pub(crate) struct Binds {
     pub(crate) server: SocketAddr,
     pub(crate) relay: SocketAddr,
     pub(crate) eps: SocketAddr,
+    /// The demo dApp (only with a web directory).
+    pub(crate) dapp: SocketAddr,
 }
 
 /// The running stack. Dropping it stops the server and relay and kills the enclave.
@@ -51,6 +60,8 @@ pub(crate) struct Stack {
     pub(crate) server_url: String,
     pub(crate) relay_url: String,
     pub(crate) eps_url: String,
+    /// The web wallet page and the demo dApp, when served.
+    pub(crate) web: Option<(String, String)>,
     pub(crate) config_path: PathBuf,
     enclave: Child,
     stops: Vec<oneshot::Sender<()>>,
@@ -58,7 +69,7 @@ pub(crate) struct Stack {
 
 impl Stack {
     /// Starts everything under `data_dir` and waits until the enclave answers.
-    pub(crate) async fn start(data_dir: &Path, binds: &Binds) -> Result<Stack, String> {
+    pub(crate) async fn start(data_dir: &Path, binds: &Binds, web_dir: Option<&Path>) -> Result<Stack, String> {
         tssw_keyfile::prepare_dir(data_dir).map_err(|e| format!("data dir: {e}"))?;
         let root = std::fs::canonicalize(data_dir).map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
         let file = |name: &str| root.join(name);
@@ -133,22 +144,43 @@ impl Stack {
         let server =
             TcpListener::bind(binds.server).await.map_err(|e| format!("cannot listen on {}: {e}", binds.server))?;
         let server_url = format!("http://{}", server.local_addr().map_err(|e| e.to_string())?);
-        let app = tssw_server::router(state);
+        let eps_listener =
+            TcpListener::bind(binds.eps).await.map_err(|e| format!("cannot listen on {}: {e}", binds.eps))?;
+        let eps_url = format!("http://{}", eps_listener.local_addr().map_err(|e| e.to_string())?);
+        let mut app = tssw_server::router(state);
+        let mut web = None;
+        if let Some(web_dir) = web_dir {
+            let dapp =
+                TcpListener::bind(binds.dapp).await.map_err(|e| format!("cannot listen on {}: {e}", binds.dapp))?;
+            let dapp_url = format!("http://{}", dapp.local_addr().map_err(|e| e.to_string())?);
+            let page = tssw_server::web::WalletPage {
+                dir: web_dir.join("wallet"),
+                eps_url: Some(eps_url.clone()),
+                relay_urls: vec![relay_url.clone()],
+                allowed_origins: vec![dapp_url.clone()],
+                trust: serde_json::to_value(&trust).map_err(|e| e.to_string())?,
+            };
+            app = app.merge(tssw_server::web::router(&page, &server_url)?);
+            let wallet_url = format!("{server_url}/wallet/");
+            let dapp_app = crate::dapp::router(web_dir, &wallet_url, Arc::new(DevIssuer::from_seed(*dev_seed)));
+            stops.push(spawn_until(|stop| async move {
+                let _ = axum::serve(dapp, dapp_app).with_graceful_shutdown(stop).await;
+            }));
+            web = Some((wallet_url, dapp_url));
+        }
         stops.push(spawn_until(|stop| async move {
             let _ = axum::serve(server, app).with_graceful_shutdown(stop).await;
         }));
 
         // The encryption proxy: its own data dir and database, verifying the same issuer's
-        // tokens itself.
+        // tokens itself; the wallet page (the server's origin) may call it from a browser.
         let mut eps_config = tssw_backup::eps::Config::new(file("eps"), vec![dev.config()]);
         eps_config.account_rate = tssw_backup::eps::Rate { per_second: 1_000, burst: 1_000 };
         eps_config.ip_rate = tssw_backup::eps::Rate { per_second: 1_000, burst: 1_000 };
+        eps_config.cors_origins = vec![server_url.clone()];
         tssw_keyfile::prepare_dir(&file("eps")).map_err(|e| format!("eps dir: {e}"))?;
         let eps =
             Arc::new(tssw_backup::eps::Eps::open(eps_config).await.map_err(|e| format!("encryption proxy: {e}"))?);
-        let eps_listener =
-            TcpListener::bind(binds.eps).await.map_err(|e| format!("cannot listen on {}: {e}", binds.eps))?;
-        let eps_url = format!("http://{}", eps_listener.local_addr().map_err(|e| e.to_string())?);
         stops.push(spawn_until(|stop| async move {
             if let Err(e) = tssw_backup::eps::serve(eps_listener, eps, stop).await {
                 tracing::error!(error = %e, "the encryption proxy stopped");
@@ -165,7 +197,7 @@ impl Stack {
         };
         let config_path = file("client.toml");
         config.save(&config_path)?;
-        Ok(Stack { server_url, relay_url, eps_url, config_path, enclave, stops })
+        Ok(Stack { server_url, relay_url, eps_url, web, config_path, enclave, stops })
     }
 }
 
@@ -191,7 +223,7 @@ where
     stop
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -200,8 +232,9 @@ pub(crate) fn run(args: &DevArgs) -> Result<(), String> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
     crate::runtime()?.block_on(async {
-        let binds = Binds { server: args.server_bind, relay: args.relay_bind, eps: args.eps_bind };
-        let stack = Stack::start(&args.data_dir, &binds).await?;
+        let binds =
+            Binds { server: args.server_bind, relay: args.relay_bind, eps: args.eps_bind, dapp: args.dapp_bind };
+        let stack = Stack::start(&args.data_dir, &binds, args.web_dir.as_deref()).await?;
         println!("tssw dev: the whole stack on loopback (dev enclave — not a hardware TEE)");
         println!("  server         {}", stack.server_url);
         println!("  relay          {}", stack.relay_url);
@@ -210,6 +243,13 @@ pub(crate) fn run(args: &DevArgs) -> Result<(), String> {
             "  enclave        {} (dev backend — not a hardware TEE)",
             args.data_dir.join("enclave.sock").display()
         );
+        match &stack.web {
+            Some((wallet, dapp)) => {
+                println!("  web wallet     {wallet} (the iframe page)");
+                println!("  demo dApp      {dapp}");
+            }
+            None => println!("  web wallet     not served (scripts/build-web, then --web-dir web)"),
+        }
         println!("  client config  {}", stack.config_path.display());
         println!("  dev login      export TSSW_CONFIG={}", stack.config_path.display());
         println!("Ctrl-C stops it; the data directory keeps wallets and keys for the next start.");

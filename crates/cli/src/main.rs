@@ -4,6 +4,7 @@
 mod bench;
 mod commands;
 mod config;
+mod dapp;
 mod demo;
 mod dev;
 mod digest;

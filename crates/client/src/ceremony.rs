@@ -4,17 +4,15 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use tssw_api::http::{CeremonyStart, unb64};
 use tssw_api::{TeeMode, verify_attestation};
 use tssw_channel::{
     DriveError, EphemeralKey, Expectation, IdentityKey, MAX_SETUP_BYTES, Operation, PartyId, Session, Setup, drive,
 };
 use tssw_protocol::{Ceremony, CeremonyId, Message, PartyIndex, Scheme};
-use tssw_relay::{RelayTransport, Token};
 
 use crate::api::{ApiClient, ApiError};
+use crate::clock::now_secs as now;
 
 /// Which enclaves this device trusts: dev documents (not a hardware TEE) only under a given
 /// dev key and binary measurements, Nitro documents under the AWS root and a PCR allow-list.
@@ -65,11 +63,9 @@ pub async fn attest(api: &ApiClient, policy: &TrustPolicy) -> Result<Attested, C
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
     let view = api.attestation(&nonce).await?;
     let document = unb64(&view.document, "document", 64 * 1024).map_err(|e| CeremonyError::Attestation(e.0))?;
-    // Nitro certificates are checked at this time. (On wasm32 the caller will have to pass
-    // the time in: `SystemTime::now` is not available there.)
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    // Nitro certificates are checked at this time.
     let doc =
-        verify_attestation(&document, policy, &nonce, now).map_err(|e| CeremonyError::Attestation(e.to_string()))?;
+        verify_attestation(&document, policy, &nonce, now()).map_err(|e| CeremonyError::Attestation(e.to_string()))?;
     if doc.tee_mode == TeeMode::Dev {
         tracing::warn!(
             "the enclave runs the dev backend ({}): accepted because this device is configured to",
@@ -138,8 +134,6 @@ pub async fn run<O>(
     if hex::encode(id.0) != start.ceremony_id {
         return Err(CeremonyError::Setup("the ceremony id is not the setup's".into()));
     }
-    let deadline = Instant::now() + Duration::from_secs(start.expires_at.saturating_sub(now()));
-
     let mut runs = Vec::with_capacity(parties.len());
     for party in parties {
         let token = start
@@ -153,11 +147,9 @@ pub async fn run<O>(
             Session::new(&setup, party.identity, party.ephemeral).map_err(|e| CeremonyError::Setup(e.to_string()))?;
         let started = (party.start)(id).map_err(|e| CeremonyError::Start(e.to_string()))?;
         let urls = start.relay_urls.clone();
+        let expires_at = start.expires_at;
         runs.push(async move {
-            let transport = RelayTransport::connect_any(&urls, id, Token::from_text(token))
-                .await
-                .map_err(|e| CeremonyError::Relay(e.to_string()))?;
-            let mut transport = transport.with_stall_timeout(stall).with_deadline(deadline);
+            let mut transport = connect(&urls, id, token, stall, expires_at).await?;
             drive(started, &mut session, &mut transport).await.map_err(|e| match e {
                 DriveError::Transport(e) => CeremonyError::Relay(e.to_string()),
                 other => CeremonyError::Protocol(other.to_string()),
@@ -167,6 +159,32 @@ pub async fn run<O>(
     futures_util::future::join_all(runs).await.into_iter().collect()
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// One party's relay connection, bounded by the stall timeout and the setup's expiry.
+#[cfg(not(target_arch = "wasm32"))]
+async fn connect(
+    urls: &[String],
+    id: CeremonyId,
+    token: String,
+    stall: Duration,
+    expires_at: u64,
+) -> Result<tssw_relay::RelayTransport, CeremonyError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now()));
+    let transport = tssw_relay::RelayTransport::connect_any(urls, id, tssw_relay::Token::from_text(token))
+        .await
+        .map_err(|e| CeremonyError::Relay(e.to_string()))?;
+    Ok(transport.with_stall_timeout(stall).with_deadline(deadline))
+}
+
+/// One party's relay connection in the browser, bounded like the native one.
+#[cfg(target_arch = "wasm32")]
+async fn connect(
+    urls: &[String],
+    id: CeremonyId,
+    token: String,
+    stall: Duration,
+    expires_at: u64,
+) -> Result<crate::relay_web::WebRelay, CeremonyError> {
+    crate::relay_web::WebRelay::connect_any(urls, id, &token, stall, expires_at as f64 * 1000.0)
+        .await
+        .map_err(|e| CeremonyError::Relay(e.to_string()))
 }

@@ -15,34 +15,42 @@
 //! - [`digest`]: exactly what each payload signs, by the enclave's own code path.
 //! - [`artifact`]: the signed result in each chain's standard encoding.
 //!
-//! Everything but the file-system store and the relay client builds for
-//! `wasm32-unknown-unknown`, for the web wallet.
+//! - [`trust`]: the configured trust policy (enclave measurements, dev attestation key).
+//! - [`relay_web`] (wasm32 only): the relay client over the browser's WebSocket.
+//!
+//! Everything but the file-system store and [`Wallets`] builds for
+//! `wasm32-unknown-unknown`, for the web wallet (`tssw-web`), which keeps its shares in the
+//! browser instead.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod address;
 pub mod api;
 pub mod artifact;
-#[cfg(not(target_arch = "wasm32"))]
+pub mod backup_meta;
 pub mod ceremony;
+mod clock;
 pub mod digest;
 pub mod input;
 pub mod keystore;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod ops;
+#[cfg(target_arch = "wasm32")]
+pub mod relay_web;
+pub mod trust;
 #[cfg(unix)]
 pub mod wallet;
 
+pub use address::address;
 pub use api::{ApiClient, ApiError};
 pub use artifact::{Artifact, ArtifactError, Signed, assemble};
-#[cfg(not(target_arch = "wasm32"))]
 pub use ceremony::{Attested, CeremonyError, Expected, LocalParty, TrustPolicy};
 pub use digest::{Digest, describe, describe_input};
 pub use input::{InputError, InputKind, InputOptions, SignInput, parse};
 pub use keystore::KeystoreError;
 #[cfg(unix)]
 pub use keystore::{EpochState, Keystore};
-#[cfg(not(target_arch = "wasm32"))]
 pub use ops::{Device, Holding};
+pub use trust::TrustConfig;
 #[cfg(unix)]
 pub use wallet::{Reconciled, WalletError, Wallets};

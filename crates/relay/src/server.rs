@@ -21,7 +21,7 @@ use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -232,10 +232,10 @@ fn authenticate<M>(
     }
     let mut ceremony = [0u8; 32];
     hex::decode_to_slice(ceremony_hex, &mut ceremony).map_err(|_| Reject::BadRequest("ceremony id is not hex"))?;
-    let text = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let header_text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let text = header_text(header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| header_text(header::SEC_WEBSOCKET_PROTOCOL).and_then(wire::bearer_from_protocols))
         .ok_or(Reject::Unauthorized(TokenError::Missing))?;
     let claims =
         Token::verify(text, &shared.config.trusted_issuer, (shared.config.clock)()).map_err(Reject::Unauthorized)?;
@@ -307,7 +307,9 @@ async fn upgrade<M: Mailbox>(
     // Small buffers: most connections sit idle waiting for a peer, and the 128 KiB
     // defaults would make each one cost ≈ 130 KB. Large frames still arrive whole (the
     // read buffer is a chunk size, not a bound); every send is flushed anyway.
-    ws.max_message_size(limit)
+    // A browser that offered the token as a subprotocol needs one protocol chosen back.
+    ws.protocols([wire::SUBPROTOCOL])
+        .max_message_size(limit)
         .max_frame_size(limit)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)

@@ -133,6 +133,21 @@ pub fn parse_resume_from(query: Option<&str>) -> Result<u64, WireError> {
     value.parse().map_err(|_| WireError::BadDelivery)
 }
 
+/// The WebSocket subprotocol a browser asks for. Browsers cannot set `Authorization` on a
+/// WebSocket, so they send the token as a second offered subprotocol,
+/// [`BEARER_PROTOCOL_PREFIX`]`‖ token` (base64url is valid subprotocol syntax), and the
+/// relay answers with this one, never echoing the token.
+pub const SUBPROTOCOL: &str = "tssw.relay.v1";
+
+/// Prefix of the offered subprotocol that carries the relay token.
+pub const BEARER_PROTOCOL_PREFIX: &str = "tssw.bearer.";
+
+/// The token in a `Sec-WebSocket-Protocol` header value (a comma-separated list), if one is
+/// offered.
+pub fn bearer_from_protocols(header: &str) -> Option<&str> {
+    header.split(',').map(str::trim).find_map(|p| p.strip_prefix(BEARER_PROTOCOL_PREFIX)).filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -156,5 +171,14 @@ mod tests {
         assert!(parse_resume_from(Some("resume_from=-1")).is_err());
         assert!(parse_resume_from(Some("resume_from=99999999999999999999")).is_err());
         assert!(parse_resume_from(Some("x=1")).is_err());
+    }
+
+    #[test]
+    fn token_from_offered_subprotocols() {
+        assert_eq!(bearer_from_protocols("tssw.relay.v1, tssw.bearer.abc-_1"), Some("abc-_1"));
+        assert_eq!(bearer_from_protocols("tssw.bearer.x"), Some("x"));
+        assert_eq!(bearer_from_protocols("tssw.relay.v1"), None);
+        assert_eq!(bearer_from_protocols("tssw.relay.v1, tssw.bearer."), None);
+        assert_eq!(bearer_from_protocols(""), None);
     }
 }

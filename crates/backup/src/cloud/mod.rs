@@ -10,10 +10,12 @@
 //!   app's API token and the user's web auth token.
 
 mod cloudkit;
+#[cfg(not(target_arch = "wasm32"))]
 mod file;
 mod gdrive;
 
 pub use cloudkit::{CLOUDKIT_API, CloudKit, CloudKitConfig, RECORD_TYPE};
+#[cfg(not(target_arch = "wasm32"))]
 pub use file::FileProvider;
 pub use gdrive::{GOOGLE_API, GoogleDrive, GoogleDriveConfig};
 

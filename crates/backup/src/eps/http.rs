@@ -175,6 +175,7 @@ async fn ip_limit(State(eps): State<Arc<Eps>>, request: Request, next: Next) -> 
 
 /// The router.
 pub fn router(eps: Arc<Eps>) -> Router {
+    let cors = cors(&eps.config.cors_origins);
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/key", get(key))
@@ -186,7 +187,21 @@ pub fn router(eps: Arc<Eps>) -> Router {
         .route("/v1/wallets/{wallet}/registrations/{id}/activate", post(activate))
         .layer(DefaultBodyLimit::max(api::MAX_REQUEST_BYTES))
         .layer(middleware::from_fn_with_state(eps.clone(), ip_limit))
+        .layer(cors)
         .with_state(eps)
+}
+
+/// CORS for the configured origins only (a preflight from any other origin gets no
+/// `Access-Control-Allow-Origin`, so the browser refuses the call). No cookies: the
+/// bearer token is the credential.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 fn wallet(segment: &str) -> Result<WalletId, ApiError> {

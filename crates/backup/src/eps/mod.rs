@@ -70,6 +70,9 @@ pub struct Config {
     pub account_rate: Rate,
     /// Requests per IP address.
     pub ip_rate: Rate,
+    /// Web origins whose pages may call the EPS (the web wallet's origin): CORS allows
+    /// exactly these, with the `Authorization` header. Empty: no cross-origin calls.
+    pub cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Config {
             .field("max_registrations", &self.max_registrations)
             .field("account_rate", &self.account_rate)
             .field("ip_rate", &self.ip_rate)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -98,6 +102,7 @@ impl Config {
             max_registrations: DEFAULT_MAX_REGISTRATIONS,
             account_rate: Rate { per_second: 5, burst: 20 },
             ip_rate: Rate { per_second: 20, burst: 100 },
+            cors_origins: Vec::new(),
         }
     }
 

@@ -4,12 +4,12 @@
 //! 2-of-3 upgrade whose third share goes, sealed under a recovery secret, to a cloud
 //! provider.
 
-use tssw_api::http::{Holder, ReshareMember, WalletView, unb64};
+use tssw_api::http::{Holder, ReshareMember, WalletView};
 use tssw_api::{ChainPayload, WalletId};
 use tssw_backup::cloud::CloudProvider;
 use tssw_backup::{EpsClient, Passcode, RecoverySecret, WalletMeta as BackupMeta, create_backup, recovery, restore};
 use tssw_channel::IdentityKey;
-use tssw_protocol::{KeyShare, PublicPackage, SignRequest, Signature};
+use tssw_protocol::{KeyShare, SignRequest, Signature};
 
 use super::{WalletError, Wallets, wallet_id};
 use crate::ceremony::CeremonyError;
@@ -25,23 +25,9 @@ fn backup_error(e: tssw_backup::BackupError) -> WalletError {
     WalletError::Backup(e.to_string())
 }
 
-/// What the backup of a share must be: the server's record of the wallet, the holder's
-/// share index.
+/// What the backup of a holder's share must be, from the server's record.
 fn expected_meta(view: &WalletView, holder: Holder) -> Result<BackupMeta, WalletError> {
-    let bad = |why: &str| WalletError::Record(format!("wallet {}: {why}", view.id));
-    let package_bytes =
-        unb64(view.public_package.as_deref().ok_or_else(|| bad("no key yet"))?, "public_package", 1 << 20)
-            .map_err(|e| bad(&e.0))?;
-    let package = PublicPackage::from_bytes(&package_bytes).map_err(|e| bad(&e.to_string()))?;
-    let index = view.members.iter().find(|m| m.holder == holder).ok_or_else(|| bad("no such holder"))?.index;
-    Ok(BackupMeta {
-        wallet_id: wallet_id(&view.id)?,
-        scheme: package.scheme(),
-        epoch: view.epoch,
-        share_index: index,
-        public_key: package.public_key().to_bytes(),
-        package_digest: package.digest().map_err(|e| bad(&e.to_string()))?,
-    })
+    crate::backup_meta::expected(view, holder).map_err(WalletError::Record)
 }
 
 impl Wallets {
