@@ -151,6 +151,27 @@ impl TaprootPsbt {
         &self.psbt
     }
 
+    /// Each output as `(address on network, or the script in hex when it has none, value in
+    /// sats)`, and the fee (what the inputs spend minus what the outputs pay; `None` if the
+    /// outputs pay more), for a confirmation screen.
+    pub fn outputs(&self, network: Network) -> (Vec<(String, u64)>, Option<u64>) {
+        let outputs = self
+            .psbt
+            .unsigned_tx
+            .output
+            .iter()
+            .map(|o| {
+                let to = ::bitcoin::Address::from_script(&o.script_pubkey, network)
+                    .map_or_else(|_| o.script_pubkey.to_hex_string(), |a| a.to_string());
+                (to, o.value.to_sat())
+            })
+            .collect::<Vec<_>>();
+        let spent = self.spent.iter().try_fold(0u64, |sum, o| sum.checked_add(o.value.to_sat()));
+        let paid = outputs.iter().try_fold(0u64, |sum, (_, v)| sum.checked_add(*v));
+        let fee = spent.zip(paid).and_then(|(s, p)| s.checked_sub(p));
+        (outputs, fee)
+    }
+
     /// Attaches signatures given as bytes (64 bytes, or 65 with the input's sighash type
     /// appended) and finalizes our inputs; returns the PSBT for other signers.
     pub fn sign_psbt(&self, signatures: &[&[u8]]) -> Result<Psbt, Error> {

@@ -181,6 +181,34 @@ impl SolanaTransaction {
     pub fn signer_index(&self) -> usize {
         self.signer_index
     }
+
+    /// The message's System Program transfers (`(from, to, lamports)`, base58) whose two
+    /// accounts are in the message itself, for a confirmation screen. Other instructions
+    /// (and accounts behind v0 lookup tables) are not decoded: the screen says how many
+    /// instructions there are in all.
+    pub fn system_transfers(&self) -> Vec<(String, String, u64)> {
+        const TRANSFER: [u8; 4] = 2u32.to_le_bytes();
+        let keys = self.tx.message.static_account_keys();
+        let system = Pubkey::default();
+        self.tx
+            .message
+            .instructions()
+            .iter()
+            .filter(|ix| keys.get(usize::from(ix.program_id_index)) == Some(&system))
+            .filter_map(|ix| {
+                let (tag, rest) = ix.data.split_first_chunk::<4>()?;
+                let lamports: [u8; 8] = rest.try_into().ok()?;
+                let from = keys.get(usize::from(*ix.accounts.first()?))?;
+                let to = keys.get(usize::from(*ix.accounts.get(1)?))?;
+                (*tag == TRANSFER).then(|| (from.to_string(), to.to_string(), u64::from_le_bytes(lamports)))
+            })
+            .collect()
+    }
+
+    /// How many instructions the message has.
+    pub fn instruction_count(&self) -> usize {
+        self.tx.message.instructions().len()
+    }
 }
 
 impl SigningPayload for SolanaTransaction {

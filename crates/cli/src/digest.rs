@@ -167,6 +167,14 @@ pub(crate) fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, Stri
     Ok(bytes)
 }
 
+/// The first PSBT input listed (the outputs are printed once, under it).
+fn first_input(entry: &Entry<'_>) -> Option<usize> {
+    match entry.digest {
+        Digest::BitcoinInput { input, .. } => Some(*input),
+        _ => None,
+    }
+}
+
 fn print_human(output: &Output<'_>, key: &WalletKey, network: Network) {
     if let (Some(Entry { digest: Digest::BitcoinInput { .. }, .. }), Some(p)) =
         (output.digests.first(), key.taproot_internal_key())
@@ -177,8 +185,28 @@ fn print_human(output: &Output<'_>, key: &WalletKey, network: Network) {
     }
     for entry in &output.digests {
         match entry.digest {
-            Digest::EvmTransaction { signer, tx_type, chain_id, signing_hash } => {
+            Digest::EvmTransaction {
+                signer,
+                tx_type,
+                chain_id,
+                signing_hash,
+                to,
+                value_wei,
+                nonce,
+                gas_limit,
+                max_fee_per_gas_wei,
+                max_priority_fee_per_gas_wei,
+                data,
+            } => {
                 println!("EVM transaction ({tx_type}, chain id {chain_id}) from {signer}");
+                println!("  to                {}", to.as_deref().unwrap_or("(contract creation)"));
+                println!("  value             {value_wei} wei");
+                println!("  nonce, gas limit  {nonce}, {gas_limit}");
+                match max_priority_fee_per_gas_wei {
+                    Some(tip) => println!("  max fee, tip      {max_fee_per_gas_wei}, {tip} wei/gas"),
+                    None => println!("  gas price         {max_fee_per_gas_wei} wei/gas"),
+                }
+                println!("  data              {data}");
                 println!("  signing hash      {signing_hash}");
             }
             Digest::Eip191 { signer, message, text, digest } => {
@@ -198,8 +226,19 @@ fn print_human(output: &Output<'_>, key: &WalletKey, network: Network) {
                 );
                 println!("  digest            {digest}");
             }
-            Digest::SolanaTransaction { signer, signer_index, version, message_base64, .. } => {
-                println!("Solana {version} message, signer #{signer_index} {signer}");
+            Digest::SolanaTransaction {
+                signer,
+                signer_index,
+                version,
+                message_base64,
+                transfers,
+                instructions,
+                ..
+            } => {
+                println!("Solana {version} message, signer #{signer_index} {signer}, {instructions} instruction(s)");
+                for t in transfers {
+                    println!("  transfer          {} lamports {} -> {}", t.lamports, t.from, t.to);
+                }
                 println!("  Ed25519 signs the message bytes themselves (base64):");
                 println!("  {message_base64}");
             }
@@ -207,8 +246,17 @@ fn print_human(output: &Output<'_>, key: &WalletKey, network: Network) {
                 println!("Solana off-chain message from {signer}");
                 println!("  signed bytes (hex) {signed_hex}");
             }
-            Digest::BitcoinInput { input, sighash_type, sighash } => {
+            Digest::BitcoinInput { input, sighash_type, sighash, outputs, fee_sat } => {
                 println!("  input {input} ({sighash_type})  sighash {sighash}");
+                if *input == output.digests.iter().find_map(first_input).unwrap_or(*input) {
+                    for o in outputs {
+                        println!("  pays              {} sat to {}", o.value_sat, o.to);
+                    }
+                    match fee_sat {
+                        Some(fee) => println!("  fee               {fee} sat"),
+                        None => println!("  fee               (outputs exceed the inputs)"),
+                    }
+                }
             }
             Digest::Raw { digest } => println!("raw digest {digest}"),
         }

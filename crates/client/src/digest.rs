@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use tssw_api::{ChainPayload, PayloadError};
+use tssw_chains::bitcoin::Network;
 use tssw_chains::evm::TxType;
 use tssw_chains::solana::MessageVersion;
 use tssw_chains::{Payload, address};
@@ -28,6 +29,20 @@ pub enum Digest {
         chain_id: u64,
         /// keccak-256 of the unsigned transaction's signing encoding, `0x`-hex.
         signing_hash: String,
+        /// The recipient (EIP-55); absent for a contract creation.
+        to: Option<String>,
+        /// Wei sent, decimal.
+        value_wei: String,
+        /// The nonce.
+        nonce: u64,
+        /// The gas limit.
+        gas_limit: u64,
+        /// Max fee per gas (EIP-1559) or gas price (legacy), wei, decimal.
+        max_fee_per_gas_wei: String,
+        /// Priority fee per gas (EIP-1559), wei, decimal.
+        max_priority_fee_per_gas_wei: Option<String>,
+        /// Call data, `0x`-hex.
+        data: String,
     },
     /// An EIP-191 `personal_sign` message.
     Eip191 {
@@ -61,6 +76,10 @@ pub enum Digest {
         signer_index: usize,
         /// `legacy` or `v0`.
         version: &'static str,
+        /// System Program transfers in the message (others are not decoded).
+        transfers: Vec<SolanaTransfer>,
+        /// Instructions in the message, decoded or not.
+        instructions: usize,
         /// The exact message bytes signed, base64.
         message_base64: String,
         /// The same, hex.
@@ -81,6 +100,10 @@ pub enum Digest {
         sighash_type: String,
         /// The 32 bytes BIP-340 signs, hex, in the order signed.
         sighash: String,
+        /// What the transaction pays: every output, by address (or script hex).
+        outputs: Vec<BitcoinOutput>,
+        /// Inputs minus outputs, sats (absent if the outputs pay more).
+        fee_sat: Option<u64>,
     },
     /// A raw digest (only with the wallet's opt-in).
     Raw {
@@ -89,28 +112,58 @@ pub enum Digest {
     },
 }
 
-/// What every payload of `input` signs, in order.
-pub fn describe_input(input: &SignInput) -> Result<Vec<Digest>, PayloadError> {
-    input.payloads().iter().map(|p| describe(p, input.key())).collect()
+/// A System Program transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SolanaTransfer {
+    /// From (base58).
+    pub from: String,
+    /// To (base58).
+    pub to: String,
+    /// Lamports.
+    pub lamports: u64,
 }
 
-/// What `payload` signs for the wallet of `key`.
-pub fn describe(payload: &ChainPayload, key: &WalletKey) -> Result<Digest, PayloadError> {
+/// A transaction output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BitcoinOutput {
+    /// Its address on the input's network, or its script in hex.
+    pub to: String,
+    /// Sats.
+    pub value_sat: u64,
+}
+
+/// What every payload of `input` signs, in order.
+pub fn describe_input(input: &SignInput) -> Result<Vec<Digest>, PayloadError> {
+    input.payloads().iter().map(|p| describe(p, input.key(), input.options().network)).collect()
+}
+
+/// What `payload` signs for the wallet of `key` (Bitcoin addresses on `network`).
+pub fn describe(payload: &ChainPayload, key: &WalletKey, network: Network) -> Result<Digest, PayloadError> {
     let parsed = payload.parse(key)?;
     let evm_signer =
         || -> Result<String, PayloadError> { Ok(address::evm_address_checksummed(parsed.signer.as_bytes())?) };
     let solana_signer = || -> Result<String, PayloadError> { Ok(address::solana_address(parsed.signer.as_bytes())?) };
     let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
     Ok(match (&parsed.chain, &parsed.request) {
-        (Some(Payload::EvmTransaction(tx)), SignRequest::Ecdsa { prehash, .. }) => Digest::EvmTransaction {
-            signer: evm_signer()?,
-            tx_type: match tx.tx_type() {
-                TxType::Eip1559 => "eip1559",
-                TxType::Legacy => "legacy",
-            },
-            chain_id: tx.chain_id(),
-            signing_hash: hex0x(prehash),
-        },
+        (Some(Payload::EvmTransaction(tx)), SignRequest::Ecdsa { prehash, .. }) => {
+            let summary = tx.summary();
+            Digest::EvmTransaction {
+                signer: evm_signer()?,
+                tx_type: match tx.tx_type() {
+                    TxType::Eip1559 => "eip1559",
+                    TxType::Legacy => "legacy",
+                },
+                chain_id: tx.chain_id(),
+                signing_hash: hex0x(prehash),
+                to: summary.to.map(|a| a.to_checksum(None)),
+                value_wei: summary.value.to_string(),
+                nonce: summary.nonce,
+                gas_limit: summary.gas_limit,
+                max_fee_per_gas_wei: summary.max_fee_per_gas.to_string(),
+                max_priority_fee_per_gas_wei: summary.max_priority_fee_per_gas.map(|f| f.to_string()),
+                data: hex0x(&summary.input),
+            }
+        }
         (Some(Payload::EvmPersonalMessage(m)), SignRequest::Ecdsa { prehash, .. }) => Digest::Eip191 {
             signer: evm_signer()?,
             message: hex0x(m.message()),
@@ -131,6 +184,12 @@ pub fn describe(payload: &ChainPayload, key: &WalletKey) -> Result<Digest, Paylo
                 MessageVersion::Legacy => "legacy",
                 MessageVersion::V0 => "v0",
             },
+            transfers: tx
+                .system_transfers()
+                .into_iter()
+                .map(|(from, to, lamports)| SolanaTransfer { from, to, lamports })
+                .collect(),
+            instructions: tx.instruction_count(),
             message_base64: BASE64.encode(message),
             message_hex: hex::encode(message),
         },
@@ -147,10 +206,13 @@ pub fn describe(payload: &ChainPayload, key: &WalletKey) -> Result<Digest, Paylo
                 .iter()
                 .find(|o| Some(o.index) == index)
                 .ok_or(PayloadError::Key("PSBT input is not one of this wallet's".into()))?;
+            let (outputs, fee_sat) = psbt.outputs(network);
             Digest::BitcoinInput {
                 input: owned.index,
                 sighash_type: owned.sighash_type.to_string(),
                 sighash: hex::encode(sighash),
+                outputs: outputs.into_iter().map(|(to, value_sat)| BitcoinOutput { to, value_sat }).collect(),
+                fee_sat,
             }
         }
         (None, request) => Digest::Raw { digest: hex::encode(request_bytes(request)) },

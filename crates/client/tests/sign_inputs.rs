@@ -18,7 +18,7 @@ use bitcoin::key::UntweakedPublicKey;
 use bitcoin::sighash::{Prevouts, SighashCache};
 use bitcoin::{Amount, OutPoint, Psbt, ScriptBuf, Sequence, TapSighashType, Transaction, TxIn, TxOut, Txid, Witness};
 use tssw_client::artifact::{ArtifactError, Signed};
-use tssw_client::digest::Digest;
+use tssw_client::digest::{BitcoinOutput, Digest, SolanaTransfer};
 use tssw_client::input::{InputError, InputKind, InputOptions, MAX_INPUT_BYTES, SignInput};
 use tssw_client::{assemble, describe_input, parse};
 use tssw_protocol::{KeyShare, Scheme, Signature, WalletKey, testing};
@@ -94,11 +94,30 @@ fn evm_transactions_in_every_wrapper_sign_to_a_transaction_alloy_recovers() {
         .signature_hash();
         for json in &wrapped {
             let input = parse(InputKind::EvmTx, json.as_bytes(), &key(w), &options).unwrap();
-            let Digest::EvmTransaction { signer, tx_type, chain_id, signing_hash } = one(&input) else {
+            let Digest::EvmTransaction {
+                signer,
+                tx_type,
+                chain_id,
+                signing_hash,
+                to,
+                value_wei,
+                nonce,
+                gas_limit,
+                max_fee_per_gas_wei,
+                max_priority_fee_per_gas_wei,
+                data,
+            } = one(&input)
+            else {
                 panic!("not one EVM transaction digest")
             };
             assert_eq!((signer.parse::<Address>().unwrap(), tx_type, chain_id), (from, "eip1559", 1));
             assert_eq!(signing_hash, format!("{expected}"));
+            // What the confirmation screen shows is the transaction that is signed.
+            assert_eq!(to, Some(Address::repeat_byte(0x35).to_checksum(None)));
+            assert_eq!((value_wei.as_str(), nonce, gas_limit), ("1000000000000000000", 9, 0x5208));
+            assert_eq!(max_fee_per_gas_wei, 0x4a817c800u64.to_string());
+            assert_eq!(max_priority_fee_per_gas_wei, Some(0x3b9aca00u64.to_string()));
+            assert_eq!(data, "0x");
             let artifact = assemble(&input, &sign(w, &input)).unwrap();
             let Signed::EvmTransaction { raw_transaction, transaction_hash } = &artifact.signed else { panic!() };
             let raw = hex::decode(raw_transaction.trim_start_matches("0x")).unwrap();
@@ -241,8 +260,15 @@ fn solana_transactions_and_messages_in_base64_base58_or_bytes() {
     wire.extend(&message);
     for text in [BASE64.encode(&wire).into_bytes(), bs58::encode(&wire).into_string().into_bytes(), wire.clone()] {
         let input = parse(InputKind::SolanaTx, &text, &key(ed), &InputOptions::default()).unwrap();
-        let Digest::SolanaTransaction { message_base64, signer_index, version, .. } = one(&input) else { panic!() };
+        let Digest::SolanaTransaction { message_base64, signer_index, version, transfers, instructions, .. } =
+            one(&input)
+        else {
+            panic!()
+        };
         assert_eq!((message_base64, signer_index, version), (BASE64.encode(&message), 0, "legacy"));
+        let to = solana_pubkey::Pubkey::new_from_array([9; 32]).to_string();
+        let from = solana_pubkey::Pubkey::new_from_array(me).to_string();
+        assert_eq!((transfers, instructions), (vec![SolanaTransfer { from, to, lamports: 5000 }], 1));
         let artifact = assemble(&input, &sign(ed, &input)).unwrap();
         let Signed::SolanaTransaction { transaction_base64, signature, complete } = &artifact.signed else { panic!() };
         assert!(complete);
@@ -319,6 +345,16 @@ fn psbt_inputs_sign_to_a_transaction_bitcoin_core_accepts() {
         assert_eq!(input.payloads().len(), 2);
         // Each input's sighash, computed by the bitcoin crate directly.
         let mut cache = SighashCache::new(&psbt.unsigned_tx);
+        let outputs: Vec<BitcoinOutput> = psbt
+            .unsigned_tx
+            .output
+            .iter()
+            .map(|o| BitcoinOutput {
+                to: bitcoin::Address::from_script(&o.script_pubkey, bitcoin::Network::Bitcoin).unwrap().to_string(),
+                value_sat: o.value.to_sat(),
+            })
+            .collect();
+        let paid: u64 = outputs.iter().map(|o| o.value_sat).sum();
         for (i, d) in describe_input(&input).unwrap().into_iter().enumerate() {
             let want =
                 cache.taproot_key_spend_signature_hash(i, &Prevouts::All(&spent), TapSighashType::Default).unwrap();
@@ -327,7 +363,9 @@ fn psbt_inputs_sign_to_a_transaction_bitcoin_core_accepts() {
                 Digest::BitcoinInput {
                     input: i,
                     sighash_type: "SIGHASH_DEFAULT".into(),
-                    sighash: hex::encode(want.to_byte_array())
+                    sighash: hex::encode(want.to_byte_array()),
+                    outputs: outputs.clone(),
+                    fee_sat: Some(2 * 10_000 - paid),
                 }
             );
         }

@@ -9,7 +9,7 @@ mod tx;
 pub use alloy_primitives::Address;
 pub use eip191::PersonalMessage;
 pub use eip712::TypedData;
-pub use tx::{EvmTransaction, SignedEvmTransaction, TxType};
+pub use tx::{EvmTransaction, SignedEvmTransaction, TxSummary, TxType};
 
 use alloy_primitives::{B256, Signature};
 use k256_alloy::ecdsa::Signature as K256Signature;

@@ -207,6 +207,49 @@ impl EvmTransaction {
     pub fn signature_hash(&self) -> B256 {
         self.hash
     }
+
+    /// What the transaction does, field by field, for a confirmation screen.
+    pub fn summary(&self) -> TxSummary {
+        match &self.tx {
+            UnsignedTx::Legacy(t) => TxSummary {
+                to: t.to.to().copied(),
+                value: t.value,
+                nonce: t.nonce,
+                gas_limit: t.gas_limit,
+                max_fee_per_gas: t.gas_price,
+                max_priority_fee_per_gas: None,
+                input: t.input.clone(),
+            },
+            UnsignedTx::Eip1559(t) => TxSummary {
+                to: t.to.to().copied(),
+                value: t.value,
+                nonce: t.nonce,
+                gas_limit: t.gas_limit,
+                max_fee_per_gas: t.max_fee_per_gas,
+                max_priority_fee_per_gas: Some(t.max_priority_fee_per_gas),
+                input: t.input.clone(),
+            },
+        }
+    }
+}
+
+/// The fields of an unsigned transaction a user decides on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxSummary {
+    /// The recipient; `None` creates a contract.
+    pub to: Option<Address>,
+    /// Wei sent.
+    pub value: U256,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// EIP-1559 max fee per gas, or the legacy gas price (wei).
+    pub max_fee_per_gas: u128,
+    /// EIP-1559 priority fee per gas (wei); `None` for legacy.
+    pub max_priority_fee_per_gas: Option<u128>,
+    /// Call data.
+    pub input: Bytes,
 }
 
 impl SigningPayload for EvmTransaction {
