@@ -39,9 +39,23 @@ pub(crate) struct BenchArgs {
     /// Schemes to measure (default: all).
     #[arg(long, value_delimiter = ',')]
     schemes: Vec<Scheme>,
+    /// Also measure the web wallet in Chromium against the same stack: the directory
+    /// `scripts/build-web` built (`web`), with `npm ci --prefix web` done. Reports the
+    /// in-browser (wasm) sign latency beside the native one, and the module's size.
+    #[arg(long)]
+    web_dir: Option<std::path::PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// The web wallet's figures: sign latency in the browser per scheme, and the download.
+#[derive(Serialize)]
+struct WebReport {
+    /// `{scheme: {n, p50, p90}}` in ms, as `web/tests/browser.mjs` measured them.
+    browser_sign_ms: serde_json::Value,
+    wasm_bytes: u64,
+    js_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -92,7 +106,7 @@ fn payload(scheme: Scheme, i: usize) -> ChainPayload {
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let schemes = if args.schemes.is_empty() { Scheme::ALL.to_vec() } else { args.schemes.clone() };
     let dir = std::env::temp_dir().join(format!("tssw-bench-{}", std::process::id()));
-    let stack = crate::dev::DevProcess::start(&dir)?;
+    let stack = crate::dev::DevProcess::start(&dir, args.web_dir.as_deref())?;
     let result = crate::runtime()?.block_on(async {
         let config = ClientConfig::load(Some(&stack.config))?;
         let token = config.token.clone().ok_or("the dev config has no token")?;
@@ -109,16 +123,75 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         }
         Ok::<_, String>((reports, cores))
     });
+    let web = match (&args.web_dir, &stack.dapp_url, &result) {
+        (Some(web_dir), Some(dapp), Ok(_)) => Some(bench_web(web_dir, dapp, args.signs)),
+        _ => None,
+    };
     drop(stack);
     let _ = std::fs::remove_dir_all(&dir);
     let (reports, cores) = result?;
+    let web = web.transpose()?;
     if args.json {
-        let out = serde_json::json!({"cores": cores, "schemes": reports});
+        let out = serde_json::json!({"cores": cores, "schemes": reports, "web": web});
         println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
     } else {
         print_table(&reports, cores);
+        if let Some(web) = &web {
+            print_web(web, &reports);
+        }
     }
     Ok(())
+}
+
+/// Runs `web/tests/browser.mjs` in its latency mode (wallets created in the iframe, then
+/// `signs` approved signatures per scheme, each timed inside the iframe from the approval
+/// to the result) against the stack at `dapp`.
+fn bench_web(web_dir: &std::path::Path, dapp: &str, signs: usize) -> Result<WebReport, String> {
+    let size = |name: &str| {
+        std::fs::metadata(web_dir.join("wallet/pkg").join(name))
+            .map(|m| m.len())
+            .map_err(|e| format!("{name}: {e} (run scripts/build-web)"))
+    };
+    let out_dir = std::env::temp_dir().join(format!("tssw-bench-web-{}", std::process::id()));
+    let output = std::process::Command::new("node")
+        .arg(web_dir.join("tests/browser.mjs"))
+        .env("DAPP_URL", format!("{dapp}/"))
+        .env("OUT_DIR", &out_dir)
+        .env("LATENCY_ONLY", "1")
+        .env("LATENCY_N", signs.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    let _ = std::fs::remove_dir_all(&out_dir);
+    if !output.status.success() {
+        return Err(format!("the browser benchmark failed ({})", output.status));
+    }
+    let result: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("browser.mjs printed no result: {e}"))?;
+    Ok(WebReport {
+        browser_sign_ms: result["latency_ms"].clone(),
+        wasm_bytes: size("tssw_web_bg.wasm")?,
+        js_bytes: size("tssw_web.js")?,
+    })
+}
+
+fn print_web(web: &WebReport, reports: &[SchemeReport]) {
+    println!();
+    println!("web wallet in Chromium (wasm) against the same stack; sign latency from approval to result");
+    println!("{:<8} {:>10} {:>10} {:>12} {:>7}", "scheme", "wasm p50", "wasm p90", "native p50", "ratio");
+    for r in reports {
+        let Some(p50) = web.browser_sign_ms[r.scheme.name()]["p50"].as_f64() else { continue };
+        let p90 = web.browser_sign_ms[r.scheme.name()]["p90"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:<8} {:>10.2} {:>10.2} {:>12.2} {:>6.2}x",
+            r.scheme.name(),
+            p50,
+            p90,
+            r.sign.p50_ms,
+            p50 / r.sign.p50_ms
+        );
+    }
+    println!("module: {} bytes of wasm, {} bytes of JS glue (uncompressed)", web.wasm_bytes, web.js_bytes);
 }
 
 async fn bench_scheme(d: &Device<'_>, scheme: Scheme, args: &BenchArgs, cores: usize) -> Result<SchemeReport, String> {

@@ -397,7 +397,7 @@ fn run_in(dir: &Path, json: bool) -> Result<bool, String> {
         println!("in {} on loopback …", dir.display());
     }
     let started = Instant::now();
-    let stack = DevProcess::start(&dir.join("service"))?;
+    let stack = DevProcess::start(&dir.join("service"), None)?;
     let config = ClientConfig::load(Some(&stack.config))?;
     let mut report = Report::default();
     crate::runtime()?.block_on(async {

@@ -264,17 +264,26 @@ pub(crate) struct DevProcess {
     child: std::process::Child,
     /// Its client configuration file.
     pub(crate) config: PathBuf,
+    /// The demo dApp's URL, when it serves the web wallet.
+    pub(crate) dapp_url: Option<String>,
 }
 
 impl DevProcess {
-    /// Starts it and waits until it printed its client configuration.
-    pub(crate) fn start(dir: &std::path::Path) -> Result<DevProcess, String> {
+    /// Starts it (serving the web wallet from `web_dir` when given) and waits until it
+    /// printed its client configuration.
+    pub(crate) fn start(dir: &std::path::Path, web_dir: Option<&Path>) -> Result<DevProcess, String> {
         use std::io::BufRead;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = std::process::Command::new(exe)
+        let mut command = std::process::Command::new(exe);
+        command
             .args(["dev", "--server-bind", "127.0.0.1:0", "--relay-bind", "127.0.0.1:0", "--eps-bind", "127.0.0.1:0"])
+            .args(["--dapp-bind", "127.0.0.1:0"])
             .arg("--data-dir")
-            .arg(dir)
+            .arg(dir);
+        if let Some(web_dir) = web_dir {
+            command.arg("--web-dir").arg(web_dir);
+        }
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -283,9 +292,12 @@ impl DevProcess {
             .map_err(|e| format!("cannot start tssw dev: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout from tssw dev")?;
         let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut config = None;
+        let (mut config, mut dapp_url) = (None, None);
         for line in lines.by_ref() {
             let line = line.map_err(|e| e.to_string())?;
+            if let Some(url) = line.trim().strip_prefix("demo dApp") {
+                dapp_url = Some(url.trim().to_string());
+            }
             if let Some(path) = line.trim().strip_prefix("client config") {
                 config = Some(PathBuf::from(path.trim()));
                 break;
@@ -294,7 +306,7 @@ impl DevProcess {
         let config = config.ok_or("tssw dev exited before it was ready")?;
         // Keep reading: a closed pipe would make its next line of output fail.
         std::thread::spawn(move || lines.for_each(drop));
-        Ok(DevProcess { child, config })
+        Ok(DevProcess { child, config, dapp_url })
     }
 }
 

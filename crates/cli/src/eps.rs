@@ -60,6 +60,10 @@ struct RunArgs {
     /// the subject `dev`. For a developer machine only.
     #[arg(long, env = "TSSW_EPS_DEV_ISSUER")]
     dev_issuer: bool,
+    /// Web origins whose pages may call the EPS from a browser: the web wallet page's
+    /// origin (the wallet server's). Repeat or comma-separate.
+    #[arg(long = "cors-origin", env = "TSSW_EPS_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origin: Vec<String>,
     /// Unconfirmed passcode attempts before a backup locks.
     #[arg(long, env = "TSSW_EPS_MAX_ATTEMPTS", default_value_t = eps::DEFAULT_MAX_ATTEMPTS)]
     max_attempts: u32,
@@ -132,6 +136,7 @@ fn serve(args: &RunArgs) -> Result<(), String> {
         config.max_registrations = args.max_registrations;
         config.account_rate = Rate { per_second: args.account_rate, burst: args.account_burst };
         config.ip_rate = Rate { per_second: args.ip_rate, burst: args.ip_burst };
+        config.cors_origins = args.cors_origin.clone();
         let eps = eps::Eps::open(config).await.map_err(|e| format!("cannot start the encryption proxy: {e}"))?;
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await

@@ -77,9 +77,49 @@ pub(crate) struct ServerArgs {
     /// Seconds a ceremony setup stays valid.
     #[arg(long, env = "TSSW_CEREMONY_TTL_SECS", default_value_t = 120)]
     ceremony_ttl_secs: u64,
+    /// Serve the web wallet page from this directory (`web/wallet`, after
+    /// scripts/build-web) under `/wallet/`.
+    #[arg(long, env = "TSSW_WEB_DIR", requires_all = ["web_origin", "public_url"])]
+    web_dir: Option<PathBuf>,
+    /// This server's public base URL, which the wallet page calls the API at.
+    #[arg(long, env = "TSSW_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Origins allowed to embed the wallet page (the dApps), repeat or comma-separate.
+    #[arg(long = "web-origin", env = "TSSW_WEB_ORIGINS", value_delimiter = ',')]
+    web_origin: Vec<String>,
+    /// The encryption proxy the wallet page backs up through (its `--cors-origin` must
+    /// name this server's origin).
+    #[arg(long, env = "TSSW_WEB_EPS_URL")]
+    web_eps_url: Option<String>,
+    /// Enclave measurements the wallet page trusts (hex: 96 digits for a Nitro PCR0, 64
+    /// for a dev enclave), repeat or comma-separate.
+    #[arg(long = "web-trust-measurement", env = "TSSW_WEB_TRUST_MEASUREMENTS", value_delimiter = ',')]
+    web_trust_measurement: Vec<String>,
+    /// The dev backend's attestation key the wallet page accepts (dev enclaves are not a
+    /// hardware TEE).
+    #[arg(long, env = "TSSW_WEB_TRUST_DEV_KEY")]
+    web_trust_dev_key: Option<String>,
 }
 
 impl ServerArgs {
+    /// The wallet page's routes, when `--web-dir` is given.
+    fn web(&self) -> Result<Option<axum::Router>, String> {
+        let (Some(dir), Some(public_url)) = (&self.web_dir, &self.public_url) else { return Ok(None) };
+        let trust = tssw_client::TrustConfig {
+            measurements: self.web_trust_measurement.clone(),
+            dev_attestation_key: self.web_trust_dev_key.clone(),
+        };
+        trust.policy().map_err(|e| format!("--web-trust-measurement/--web-trust-dev-key: {e}"))?;
+        let page = tssw_server::web::WalletPage {
+            dir: dir.clone(),
+            eps_url: self.web_eps_url.clone(),
+            relay_urls: self.relay_url.clone(),
+            allowed_origins: self.web_origin.clone(),
+            trust: serde_json::to_value(&trust).map_err(|e| e.to_string())?,
+        };
+        tssw_server::web::router(&page, public_url).map(Some).map_err(|e| format!("--web-dir: {e}"))
+    }
+
     /// The enclave, when one is configured.
     fn enclave(&self) -> Result<Option<EnclaveClient>, String> {
         #[cfg(feature = "nitro")]
@@ -185,7 +225,10 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), String> {
                 "no --enclave-socket: this server runs no ceremonies (create, sign, refresh and reshare answer 503)"
             );
         }
-        let app = tssw_server::router(Arc::new(AppState { store, auth, ceremonies }));
+        let mut app = tssw_server::router(Arc::new(AppState { store, auth, ceremonies }));
+        if let Some(web) = args.web()? {
+            app = app.merge(web);
+        }
         axum::serve(listener, app)
             .with_graceful_shutdown(crate::relay::shutdown_signal())
             .await

@@ -193,7 +193,7 @@ impl WalletCore {
     /// Backs up the device share through the encryption proxy (behind `passcode` when
     /// given), stores it with the server and makes it the wallet's backup. Returns the
     /// epoch backed up. The service alone cannot open it.
-    pub async fn backup(&self, wallet: String, share: Vec<u8>, passcode: Option<String>) -> Result<u64, JsError> {
+    pub async fn backup(&self, wallet: String, share: Vec<u8>, passcode: Option<String>) -> Result<f64, JsError> {
         let share = decode_share(&Zeroizing::new(share))?;
         let eps = self.eps()?;
         let passcode = passcode.map(Passcode::new).transpose().map_err(JsError::from)?;
@@ -202,7 +202,8 @@ impl WalletCore {
         let prepared = create_backup(&share, &meta, eps, passcode.as_ref()).await.map_err(JsError::from)?;
         self.api.put_backup(&wallet, share.epoch(), prepared.envelope()).await.map_err(JsError::from)?;
         prepared.activate(eps).await.map_err(JsError::from)?;
-        Ok(share.epoch())
+        // A JS number (a u64 would arrive as a BigInt, which JSON cannot carry).
+        Ok(share.epoch() as f64)
     }
 
     /// Restores this device's share of a 2-of-2 `wallet` from the server's backup (with
