@@ -14,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Token::verify(text, &issuer, 0);
         let _ = wire::parse_resume_from(Some(text));
+        // A browser's offered subprotocols (the relay token travels there).
+        if let Some(token) = wire::bearer_from_protocols(text) {
+            assert!(!token.is_empty() && text.contains(token));
+        }
     }
     let signed = Token::issue_raw(&key, data);
     if let Ok(claims) = Token::verify(signed.as_str(), &issuer, 0) {
