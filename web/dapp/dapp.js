@@ -132,6 +132,11 @@ async function signEvmTx(tx = JSON.parse($('evm-tx').value)) {
   return eth('eth_signTransaction', [typeof tx === 'string' ? JSON.parse(tx) : tx]);
 }
 
+// Signs and broadcasts through the provider's RPC URL (tssw dev --dapp-rpc-url).
+async function sendEvmTx(tx = JSON.parse($('evm-tx').value)) {
+  return eth('eth_sendTransaction', [typeof tx === 'string' ? JSON.parse(tx) : tx]);
+}
+
 async function signTypedData(json = $('typed-data').value) {
   return eth('eth_signTypedData_v4', [await firstAccount(), typeof json === 'string' ? json : JSON.stringify(json)]);
 }
@@ -175,6 +180,7 @@ const demo = {
   create: (scheme) => run(`create ${scheme}`, () => create(scheme)),
   wallets: () => run('wallets', wallets),
   signEvmTx: (tx) => run('eth_signTransaction', () => signEvmTx(tx)),
+  sendEvmTx: (tx) => run('eth_sendTransaction', () => sendEvmTx(tx)),
   signTypedData: (json) => run('eth_signTypedData_v4', () => signTypedData(json)),
   personalSign: (msg) => run('personal_sign', () => personalSign(msg)),
   signSolana: (b64) => run('solana', () => signSolana(b64)),

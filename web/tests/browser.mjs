@@ -161,6 +161,18 @@ function chainInputs(addresses) {
   return { solana, psbt };
 }
 
+// One JSON-RPC call from the harness (Node), not from a page.
+async function rpc(url, method, params) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const body = await res.json();
+  if (body.error) throw new Error(`${method}: ${JSON.stringify(body.error)}`);
+  return body.result;
+}
+
 function foreignUrl(url) {
   // localhost and 127.0.0.1 are different origins; only the one in allowedOrigins may embed.
   const u = new URL(url);
@@ -211,6 +223,22 @@ async function main() {
     if (!LATENCY_ONLY) {
     // --- sign everything (screenshots of each confirmation)
     Object.assign(result.artifacts, await signAll(page, inputs, { shots: true }));
+
+    // --- eth_sendTransaction through the provider, when the dApp has an RPC node (anvil):
+    //     the harness funds the wallet there (chain set-up, not the wallet's business), the
+    //     wallet signs, the provider broadcasts, and the node must execute it.
+    const rpcUrl = await page.evaluate(async () => (await (await fetch('/config.json')).json()).rpcUrl ?? null);
+    if (rpcUrl) {
+      await rpc(rpcUrl, 'anvil_setBalance', [result.addresses.ecdsa.evm, '0xde0b6b3a7640000']);
+      const hash = must(await withApproval(page, () => demo(page, 'sendEvmTx', EVM_TX)), 'eth_sendTransaction');
+      let receipt = null;
+      for (let i = 0; i < 100 && !receipt; i++) {
+        receipt = await rpc(rpcUrl, 'eth_getTransactionReceipt', [hash]);
+        if (!receipt) await new Promise((r) => setTimeout(r, 50));
+      }
+      check(receipt && receipt.status === '0x1', `the node executed the sent transaction (${JSON.stringify(receipt)})`);
+      result.artifacts.sent_transaction = { hash, status: receipt?.status ?? null, from: receipt?.from ?? null };
+    }
     await page.evaluate(() => document.getElementById('wallets').scrollIntoView());
     await shot(page, 'wallets-list');
 

@@ -22,9 +22,10 @@ struct TokenRequest {
     user: String,
 }
 
-/// The dApp's routes, embedding the wallet page at `wallet_url`.
-pub(crate) fn router(web_dir: &Path, wallet_url: &str, dev: Arc<DevIssuer>) -> Router {
-    let config = serde_json::json!({ "walletUrl": wallet_url });
+/// The dApp's routes, embedding the wallet page at `wallet_url`; its EIP-1193 provider sends
+/// transactions to `rpc_url` when given.
+pub(crate) fn router(web_dir: &Path, wallet_url: &str, rpc_url: Option<&str>, dev: Arc<DevIssuer>) -> Router {
+    let config = serde_json::json!({ "walletUrl": wallet_url, "rpcUrl": rpc_url });
     let mint = move |axum::Json(request): axum::Json<TokenRequest>| {
         let dev = dev.clone();
         async move {

@@ -44,6 +44,18 @@ pub(crate) struct DevArgs {
     /// The demo dApp's address (its own origin, which embeds the wallet page).
     #[arg(long, env = "TSSW_DEV_DAPP_BIND", default_value = "127.0.0.1:7801")]
     dapp_bind: SocketAddr,
+    /// An EVM JSON-RPC URL (an anvil, say) the demo dApp's provider sends transactions to
+    /// (`eth_sendTransaction`); without it the dApp only signs them.
+    #[arg(long, env = "TSSW_DEV_DAPP_RPC_URL", requires = "web_dir")]
+    dapp_rpc_url: Option<String>,
+}
+
+/// What `tssw dev` serves for the browser.
+pub(crate) struct Web<'a> {
+    /// The web wallet's files (`web`).
+    pub(crate) dir: &'a Path,
+    /// The demo dApp's EVM RPC URL.
+    pub(crate) rpc_url: Option<&'a str>,
 }
 
 /// Where the stack listens.
@@ -69,7 +81,7 @@ pub(crate) struct Stack {
 
 impl Stack {
     /// Starts everything under `data_dir` and waits until the enclave answers.
-    pub(crate) async fn start(data_dir: &Path, binds: &Binds, web_dir: Option<&Path>) -> Result<Stack, String> {
+    pub(crate) async fn start(data_dir: &Path, binds: &Binds, browser: Option<&Web<'_>>) -> Result<Stack, String> {
         tssw_keyfile::prepare_dir(data_dir).map_err(|e| format!("data dir: {e}"))?;
         let root = std::fs::canonicalize(data_dir).map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
         let file = |name: &str| root.join(name);
@@ -149,7 +161,7 @@ impl Stack {
         let eps_url = format!("http://{}", eps_listener.local_addr().map_err(|e| e.to_string())?);
         let mut app = tssw_server::router(state);
         let mut web = None;
-        if let Some(web_dir) = web_dir {
+        if let Some(Web { dir: web_dir, rpc_url }) = browser {
             let dapp =
                 TcpListener::bind(binds.dapp).await.map_err(|e| format!("cannot listen on {}: {e}", binds.dapp))?;
             let dapp_url = format!("http://{}", dapp.local_addr().map_err(|e| e.to_string())?);
@@ -162,7 +174,8 @@ impl Stack {
             };
             app = app.merge(tssw_server::web::router(&page, &server_url)?);
             let wallet_url = format!("{server_url}/wallet/");
-            let dapp_app = crate::dapp::router(web_dir, &wallet_url, Arc::new(DevIssuer::from_seed(*dev_seed)));
+            let dapp_app =
+                crate::dapp::router(web_dir, &wallet_url, *rpc_url, Arc::new(DevIssuer::from_seed(*dev_seed)));
             stops.push(spawn_until(|stop| async move {
                 let _ = axum::serve(dapp, dapp_app).with_graceful_shutdown(stop).await;
             }));
@@ -234,7 +247,8 @@ pub(crate) fn run(args: &DevArgs) -> Result<(), String> {
     crate::runtime()?.block_on(async {
         let binds =
             Binds { server: args.server_bind, relay: args.relay_bind, eps: args.eps_bind, dapp: args.dapp_bind };
-        let stack = Stack::start(&args.data_dir, &binds, args.web_dir.as_deref()).await?;
+        let web = args.web_dir.as_deref().map(|dir| Web { dir, rpc_url: args.dapp_rpc_url.as_deref() });
+        let stack = Stack::start(&args.data_dir, &binds, web.as_ref()).await?;
         println!("tssw dev: the whole stack on loopback (dev enclave — not a hardware TEE)");
         println!("  server         {}", stack.server_url);
         println!("  relay          {}", stack.relay_url);

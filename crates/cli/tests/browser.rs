@@ -5,7 +5,8 @@
 //! storage and recovers from the backup, and runs the hostile pages. This test then checks
 //! every artifact with verifiers that are not the wallet's code (alloy, ed25519-dalek,
 //! libbitcoinconsensus), against the addresses the *server* records for the user, and
-//! executes the EIP-1559 transaction on anvil.
+//! checks on anvil that the transaction the page sent with `eth_sendTransaction` (the
+//! dApp's provider pointed at anvil with `--dapp-rpc-url`) ran, from the wallet.
 //!
 //! Needs `scripts/build-web` (the wasm module), `npm ci --prefix web` (playwright-core),
 //! `/usr/bin/chromium` and anvil; `scripts/test` installs and builds all of them. Any of
@@ -133,26 +134,9 @@ fn web_wallet_in_chromium() {
 
     let dir = TempDir::new("browser");
     let web = root.join("web");
-    let mut dev = Proc::start(
-        &dir.0,
-        "dev",
-        &[
-            "dev",
-            "--data-dir",
-            dir.path("dev").to_str().unwrap(),
-            "--server-bind",
-            "127.0.0.1:0",
-            "--relay-bind",
-            "127.0.0.1:0",
-            "--eps-bind",
-            "127.0.0.1:0",
-            "--dapp-bind",
-            "127.0.0.1:0",
-            "--web-dir",
-            web.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let rpc_url = anvil.url();
+    let mut dev =
+        Proc::start_dev(&dir.0, &dir.path("dev"), &["--web-dir", web.to_str().unwrap(), "--dapp-rpc-url", &rpc_url]);
     let server = dev.wait_line("  server");
     let wallet = dev.wait_line("  web wallet");
     let wallet = wallet.split_whitespace().next().unwrap().to_string();
@@ -194,22 +178,16 @@ fn web_wallet_in_chromium() {
     check_round("after reload", &artifacts["after_reload"], &addresses);
     check_round("after recovery", &artifacts["after_recover"], &addresses);
 
-    // The first EIP-1559 transaction runs on anvil (nonce 0, chain 31337).
+    // eth_sendTransaction went through the provider to anvil (nonce 0, chain 31337): anvil's
+    // own receipt says it ran, from the wallet's address.
     let evm = addresses["ecdsa"]["evm"].as_str().unwrap();
-    anvil.rpc("anvil_setBalance", json!([evm, "0xde0b6b3a7640000"]));
-    let hash = anvil.rpc("eth_sendRawTransaction", json!([artifacts["evm_tx"]]));
-    let receipt = (0..100)
-        .find_map(|_| {
-            let r = anvil.rpc("eth_getTransactionReceipt", json!([hash]));
-            if r.is_null() {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                None
-            } else {
-                Some(r)
-            }
-        })
-        .expect("anvil mined the transaction");
-    assert_eq!(receipt["status"], "0x1", "anvil executed the browser-signed transaction: {receipt}");
+    let hash = &artifacts["sent_transaction"]["hash"];
+    assert!(hash.is_string(), "the browser sent no transaction: {}", artifacts["sent_transaction"]);
+    let receipt = anvil.rpc("eth_getTransactionReceipt", json!([hash]));
+    assert_eq!(receipt["status"], "0x1", "anvil executed the browser-sent transaction: {receipt}");
+    assert!(receipt["from"].as_str().unwrap().eq_ignore_ascii_case(evm), "sent from {}", receipt["from"]);
+    let tx = anvil.rpc("eth_getTransactionByHash", json!([hash]));
+    assert_eq!(tx["type"], "0x2", "an EIP-1559 transaction");
 
     // Every hostile attempt was refused (browser.mjs checks each; here: they ran).
     assert!(result["attacks"]["allowed_origin_page"].as_object().is_some_and(|o| o.len() >= 20), "{result}");

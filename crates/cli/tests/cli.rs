@@ -26,22 +26,7 @@ struct Dev {
 fn start_dev() -> Dev {
     let dir = TempDir::new("cli");
     let data = dir.path("service");
-    let mut stack = Proc::start(
-        &dir.0,
-        "dev",
-        &[
-            "dev",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--server-bind",
-            "127.0.0.1:0",
-            "--relay-bind",
-            "127.0.0.1:0",
-            "--eps-bind",
-            "127.0.0.1:0",
-        ],
-        &[],
-    );
+    let mut stack = Proc::start_dev(&dir.0, &data, &[]);
     let config = PathBuf::from(stack.wait_line("  client config"));
     Dev { dir, config, _stack: stack }
 }

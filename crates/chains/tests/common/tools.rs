@@ -66,6 +66,11 @@ impl Anvil {
         }
     }
 
+    /// Its JSON-RPC URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// One JSON-RPC call over a plain HTTP/1.1 request; the result or the node's error.
     pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();

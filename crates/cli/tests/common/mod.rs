@@ -50,6 +50,16 @@ impl Proc {
         Proc::start_bin(&tssw(), dir, name, args, env)
     }
 
+    /// `tssw dev` on free ports with its data in `data`, plus `extra` flags.
+    pub fn start_dev(dir: &Path, data: &Path, extra: &[&str]) -> Proc {
+        let mut args = vec!["dev", "--data-dir", data.to_str().unwrap()];
+        for service in ["--server-bind", "--relay-bind", "--eps-bind", "--dapp-bind"] {
+            args.extend([service, "127.0.0.1:0"]);
+        }
+        args.extend_from_slice(extra);
+        Proc::start(dir, "dev", &args, &[])
+    }
+
     /// The rest of the first stdout line that starts with `prefix` (within 60 s).
     pub fn wait_line(&mut self, prefix: &str) -> String {
         loop {
