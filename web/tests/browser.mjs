@@ -312,6 +312,7 @@ async function main() {
     for (const scheme of SCHEMES) {
       const w = must(await withApproval(page, () => demo(page, 'recover', ids[scheme]), { passcode: PASSCODE, shotName: scheme === 'ecdsa' ? 'confirm-recover' : undefined }), `recover ${scheme}`);
       check(JSON.stringify(w.addresses) === JSON.stringify(result.addresses[scheme]), `recovered ${scheme} wallet has the same addresses`);
+      check(w.epoch === 2, `recovery refreshed the ${scheme} wallet to epoch 2 (got ${w.epoch})`);
     }
     await shot(page, 'wallets-after-recover');
     result.artifacts.after_recover = await signAll(page, inputs);

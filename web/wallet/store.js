@@ -130,6 +130,10 @@ async function putBytes(name, bytes) {
   await tx(RECORDS, 'readwrite', (s) => request(s.put(record, name)));
 }
 
+async function deleteBytes(name) {
+  await tx(RECORDS, 'readwrite', (s) => request(s.delete(name)));
+}
+
 async function getBytes(name) {
   const record = await tx(RECORDS, 'readonly', (s) => request(s.get(name)));
   if (record === undefined) return undefined;
@@ -165,6 +169,20 @@ export class UserStore {
 
   async setShare(walletId, share) {
     await putBytes(this.name('share', walletId), share);
+  }
+
+  // A refresh's new share, kept apart until the server commits its epoch (the two-phase
+  // rule): the active share keeps signing until then, and a closed tab loses neither.
+  async pendingShare(walletId) {
+    return getBytes(this.name('pending', walletId));
+  }
+
+  async setPendingShare(walletId, share) {
+    await putBytes(this.name('pending', walletId), share);
+  }
+
+  async deletePendingShare(walletId) {
+    await deleteBytes(this.name('pending', walletId));
   }
 
   // [{id, scheme, epoch, addresses}] — public data, encrypted anyway so the list of a

@@ -285,6 +285,32 @@ async function rememberWallet(w) {
   await state.store.setWallets(list);
 }
 
+// Finishes an epoch change that a closed tab interrupted, by what the server says (as the
+// CLI's reconcile does): it committed the pending epoch → promote the local pending share;
+// it still waits for this device → confirm, then promote; it has no such epoch → drop it.
+async function settle(view) {
+  const pending = await state.store.pendingShare(view.id);
+  if (!pending) return;
+  const { epoch } = state.WalletCore.info(pending);
+  const committed = epoch === view.epoch
+    || (epoch === view.pendingEpoch && await core(() => state.core.confirm(view.id, pending)));
+  if (committed) await rememberWallet({ ...state.WalletCore.info(pending), id: view.id, share: pending });
+  await state.store.deletePendingShare(view.id);
+}
+
+// A refresh under the two-phase rule: the new share is stored pending before the server is
+// asked to commit, and becomes this device's share only once it has. Returns the new share.
+async function refreshWallet(walletId, share) {
+  const next = await core(() => state.core.refresh(walletId, share));
+  await state.store.setPendingShare(walletId, next.share);
+  if (!await core(() => state.core.confirm(walletId, next.share))) {
+    throw new WalletError(E.CORE, 'the server did not commit the refresh');
+  }
+  await rememberWallet(next);
+  await state.store.deletePendingShare(walletId);
+  return next;
+}
+
 // The server's wallets, with addresses where this device holds the share.
 async function walletList() {
   const [server, local] = await Promise.all([core(() => state.core.listWallets()), state.store.wallets()]);
@@ -359,6 +385,7 @@ const METHODS = new Map(Object.entries({
       if (state.core && typeof state.core.free === 'function') state.core.free();
       const enclave = typeof opened.enclave === 'function' ? opened.enclave() : null;
       Object.assign(state, { core: opened, store, user, enclave });
+      for (const view of await core(() => opened.listWallets())) await settle(view);
       $('tee').textContent = enclave ? `Service enclave: ${enclave.teeMode}${enclave.notice ? ` — ${enclave.notice}` : ''}` : '';
       setStatus(`Connected as ${user}.`);
       return { user, wallets: await walletList() };
@@ -447,9 +474,21 @@ const METHODS = new Map(Object.entries({
         passcode: 'Backup passcode',
       });
       const t0 = performance.now();
-      const w = await core(() => state.core.recover(walletId, passcode));
+      const restored = await core(() => state.core.recover(walletId, passcode));
+      await rememberWallet(restored);
+      // Then a refresh, as the CLI does: the lost device's copy of the restored epoch stops
+      // signing with the service. A pending epoch nobody here holds (a tab closed during a
+      // refresh) is dropped first: this device is the wallet's only device holder.
+      const view = (await core(() => state.core.listWallets())).find((v) => v.id === walletId);
+      if (view && view.pendingEpoch != null) await core(() => state.core.abort(walletId, view.pendingEpoch));
+      const w = await refreshWallet(walletId, restored.share);
+      // And the new epoch's backup, under the same passcode (the old backup no longer fits).
+      try {
+        await state.core.backup(walletId, w.share, passcode);
+      } catch (err) {
+        throw new WalletError(E.CORE, `recovered (now at epoch ${w.epoch}), but its new backup failed: back it up again (${err.message})`);
+      }
       const ceremonyMs = performance.now() - t0;
-      await rememberWallet(w);
       done('Recovered.');
       return { result: publicInfo(w), timing: { ceremonyMs } };
     },

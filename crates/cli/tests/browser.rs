@@ -62,8 +62,8 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 /// The server's record of the user's wallets, by scheme: the addresses every artifact must
-/// be signed by (the browser's own report is not trusted for this).
-fn server_addresses(server: &str, dapp: &str, user: &str) -> Value {
+/// be signed by (the browser's own report is not trusted for this), and each one's epoch.
+fn server_wallets(server: &str, dapp: &str, user: &str) -> (Value, Value) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let http = tssw_client::api::http_client().unwrap();
@@ -77,11 +77,12 @@ fn server_addresses(server: &str, dapp: &str, user: &str) -> Value {
             .await
             .unwrap();
         let api = tssw_client::ApiClient::new(server, token["token"].as_str().unwrap()).unwrap();
-        let mut out = json!({});
+        let (mut addresses, mut epochs) = (json!({}), json!({}));
         for view in api.wallets().await.unwrap() {
-            out[view.scheme.as_str()] = serde_json::to_value(view.addresses.unwrap()).unwrap();
+            addresses[view.scheme.as_str()] = serde_json::to_value(view.addresses.unwrap()).unwrap();
+            epochs[view.scheme.as_str()] = json!(view.epoch);
         }
-        out
+        (addresses, epochs)
     })
 }
 
@@ -166,7 +167,9 @@ fn web_wallet_in_chromium() {
     let result: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {log}"));
 
     let user = result["user"].as_str().expect("the result names its user");
-    let addresses = server_addresses(&server, &dapp, user);
+    let (addresses, epochs) = server_wallets(&server, &dapp, user);
+    // Recovery in the browser refreshed every wallet (so a lost copy of epoch 1 is refused).
+    assert_eq!(epochs, json!({"ecdsa": 2, "ed25519": 2, "bip340": 2}), "server epochs after recovery");
     for (scheme, key) in [("ecdsa", "evm"), ("ed25519", "solana"), ("bip340", "bitcoin")] {
         assert_eq!(
             result["addresses"][scheme][key], addresses[scheme][key],

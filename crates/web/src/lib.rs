@@ -23,7 +23,7 @@ use tssw_backup::{EpsClient, Passcode, WalletMeta as BackupMeta, create_backup, 
 use tssw_chains::bitcoin::Network;
 use tssw_channel::IdentityKey;
 use tssw_client::ceremony::{Attested, attest};
-use tssw_client::{ApiClient, Device, InputKind, InputOptions, TrustConfig, assemble, describe_input, parse};
+use tssw_client::{ApiClient, Device, Holding, InputKind, InputOptions, TrustConfig, assemble, describe_input, parse};
 use tssw_protocol::{KeyShare, Scheme, Signature};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -130,8 +130,9 @@ impl WalletCore {
         held(&start.wallet_id, &share)
     }
 
-    /// The account's wallets as the server lists them: `[{id, scheme, epoch, parties,
-    /// status}]` (to find what to recover after the browser's storage was cleared).
+    /// The account's wallets as the server lists them: `[{id, scheme, epoch, pendingEpoch,
+    /// parties, status}]` (to find what to recover after the browser's storage was
+    /// cleared, and to finish an epoch change a closed tab interrupted).
     #[wasm_bindgen(js_name = listWallets)]
     pub async fn list_wallets(&self) -> Result<JsValue, JsError> {
         let views = self.api.wallets().await.map_err(JsError::from)?;
@@ -139,7 +140,8 @@ impl WalletCore {
             .iter()
             .map(|v| {
                 serde_json::json!({
-                    "id": v.id, "scheme": v.scheme, "epoch": v.epoch, "parties": v.parties, "status": v.status,
+                    "id": v.id, "scheme": v.scheme, "epoch": v.epoch, "pendingEpoch": v.pending_epoch,
+                    "parties": v.parties, "status": v.status,
                 })
             })
             .collect();
@@ -234,6 +236,32 @@ impl WalletCore {
         }
         let share = restore(&envelope, &expected, eps, passcode.as_ref()).await.map_err(JsError::from)?;
         held(&wallet, &share)
+    }
+
+    /// Refreshes a 2-of-2 wallet with the enclave: new shares of the same key at the next
+    /// epoch. Returns `{id, scheme, epoch, addresses, share}` of the device's new share,
+    /// which is **pending**: store it as such, then `confirm` it; until the server commits
+    /// it, the old share is the one that signs.
+    pub async fn refresh(&self, wallet: String, share: Vec<u8>) -> Result<JsValue, JsError> {
+        let share = decode_share(&Zeroizing::new(share))?;
+        let me = Holding { identity: &self.identity, share: Some(&share), holder: Holder::Device };
+        let mut new = self.device().refresh(&wallet, &[me]).await.map_err(JsError::from)?;
+        let new = new.pop().ok_or_else(|| error("the refresh gave this device no share".into()))?;
+        held(&wallet, &new)
+    }
+
+    /// Confirms a pending share with a test signature between it and the enclave; true
+    /// once the server has committed its epoch (the old epoch is then destroyed there).
+    pub async fn confirm(&self, wallet: String, share: Vec<u8>) -> Result<bool, JsError> {
+        let share = decode_share(&Zeroizing::new(share))?;
+        let me = Holding { identity: &self.identity, share: Some(&share), holder: Holder::Device };
+        self.device().confirm(&wallet, &me).await.map_err(JsError::from)
+    }
+
+    /// Drops the server's pending `epoch` of `wallet` (this device never stored its share
+    /// of it); the active epoch stays.
+    pub async fn abort(&self, wallet: String, epoch: f64) -> Result<bool, JsError> {
+        self.api.abort(&wallet, epoch as u64).await.map_err(JsError::from)
     }
 
     fn eps(&self) -> Result<&EpsClient, JsError> {
