@@ -66,7 +66,8 @@ fn server_without_an_issuer_says_what_to_pass() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dev-issuer"));
 }
 
-/// Starts `tssw server` with `extra` flags; its address and the process.
+/// Starts `tssw server` with `extra` flags; its address and the process, whose stdout is
+/// drained in the background (a closed pipe would kill it at its next line).
 fn start_server(db: &str, extra: &[&str]) -> (String, std::process::Child) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("tssw"))
         .args(["server", "--bind", "127.0.0.1:0", "--database-url", db, "--dev-issuer"])
@@ -75,8 +76,10 @@ fn start_server(db: &str, extra: &[&str]) -> (String, std::process::Child) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    out.read_line(&mut url).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     (url.trim().strip_prefix("server listening on http://").unwrap().to_string(), child)
 }
 
