@@ -28,7 +28,6 @@
 mod address;
 pub mod api;
 pub mod artifact;
-pub mod backup_meta;
 pub mod ceremony;
 mod clock;
 pub mod digest;
@@ -37,6 +36,7 @@ pub mod keystore;
 pub mod ops;
 #[cfg(target_arch = "wasm32")]
 pub mod relay_web;
+pub mod server_backup;
 pub mod trust;
 #[cfg(unix)]
 pub mod wallet;

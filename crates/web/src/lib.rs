@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use js_sys::Uint8Array;
 use tssw_api::http::Holder;
-use tssw_backup::{EpsClient, Passcode, WalletMeta as BackupMeta, create_backup, restore};
+use tssw_backup::{EpsClient, Passcode};
 use tssw_chains::bitcoin::Network;
 use tssw_channel::IdentityKey;
 use tssw_client::ceremony::{Attested, attest};
+use tssw_client::server_backup;
 use tssw_client::{ApiClient, Device, Holding, InputKind, InputOptions, TrustConfig, assemble, describe_input, parse};
 use tssw_protocol::{KeyShare, Scheme, Signature};
 use wasm_bindgen::prelude::*;
@@ -197,22 +198,19 @@ impl WalletCore {
     /// epoch backed up. The service alone cannot open it.
     pub async fn backup(&self, wallet: String, share: Vec<u8>, passcode: Option<String>) -> Result<f64, JsError> {
         let share = decode_share(&Zeroizing::new(share))?;
-        let eps = self.eps()?;
         let passcode = passcode.map(Passcode::new).transpose().map_err(JsError::from)?;
         let wid = tssw_api::WalletId::new(&wallet).map_err(|e| error(format!("wallet id: {e}")))?;
-        let meta = BackupMeta::of_share(wid, &share).map_err(JsError::from)?;
-        let prepared = create_backup(&share, &meta, eps, passcode.as_ref()).await.map_err(JsError::from)?;
-        self.api.put_backup(&wallet, share.epoch(), prepared.envelope()).await.map_err(JsError::from)?;
-        prepared.activate(eps).await.map_err(JsError::from)?;
+        let epoch = server_backup::store(&self.api, self.eps()?, &wid, &share, passcode.as_ref())
+            .await
+            .map_err(JsError::from)?;
         // A JS number (a u64 would arrive as a BigInt, which JSON cannot carry).
-        Ok(share.epoch() as f64)
+        Ok(epoch as f64)
     }
 
     /// Restores this device's share of a 2-of-2 `wallet` from the server's backup (with
     /// `passcode` if it has one): `{id, scheme, epoch, addresses, share}`. The backup must
     /// be of the wallet's active epoch, and of exactly the key the server records.
     pub async fn recover(&self, wallet: String, passcode: Option<String>) -> Result<JsValue, JsError> {
-        let eps = self.eps()?;
         let passcode = passcode.map(Passcode::new).transpose().map_err(JsError::from)?;
         let view = self.api.wallet(&wallet).await.map_err(JsError::from)?;
         if view.parties != 2 {
@@ -221,20 +219,9 @@ impl WalletCore {
                 view.parties
             )));
         }
-        let expected = tssw_client::backup_meta::expected(&view, Holder::Device).map_err(error)?;
-        let (epoch, envelope) = self
-            .api
-            .backup(&wallet)
+        let share = server_backup::restore_device_share(&self.api, self.eps()?, &view, passcode.as_ref())
             .await
-            .map_err(JsError::from)?
-            .ok_or_else(|| error(format!("the server holds no backup of wallet {wallet}")))?;
-        if epoch != view.epoch {
-            return Err(error(format!(
-                "the stored backup is of epoch {epoch} but the wallet is at epoch {}: it cannot restore this wallet",
-                view.epoch
-            )));
-        }
-        let share = restore(&envelope, &expected, eps, passcode.as_ref()).await.map_err(JsError::from)?;
+            .map_err(JsError::from)?;
         held(&wallet, &share)
     }
 

@@ -7,7 +7,7 @@
 use tssw_api::http::{Holder, ReshareMember, WalletView};
 use tssw_api::{ChainPayload, WalletId};
 use tssw_backup::cloud::CloudProvider;
-use tssw_backup::{EpsClient, Passcode, RecoverySecret, WalletMeta as BackupMeta, create_backup, recovery, restore};
+use tssw_backup::{EpsClient, Passcode, RecoverySecret, WalletMeta as BackupMeta, recovery};
 use tssw_channel::IdentityKey;
 use tssw_protocol::{KeyShare, SignRequest, Signature};
 
@@ -15,6 +15,7 @@ use super::{WalletError, Wallets, wallet_id};
 use crate::ceremony::CeremonyError;
 use crate::keystore::format::WalletMeta;
 use crate::ops::{Device, Holding};
+use crate::server_backup::{self, ServerBackupError};
 
 /// The name of a wallet's cloud share at the provider.
 pub fn cloud_blob_name(wallet: &str) -> String {
@@ -27,7 +28,16 @@ fn backup_error(e: tssw_backup::BackupError) -> WalletError {
 
 /// What the backup of a holder's share must be, from the server's record.
 fn expected_meta(view: &WalletView, holder: Holder) -> Result<BackupMeta, WalletError> {
-    crate::backup_meta::expected(view, holder).map_err(WalletError::Record)
+    server_backup::expected(view, holder).map_err(WalletError::Record)
+}
+
+fn stored_error(e: ServerBackupError) -> WalletError {
+    match e {
+        ServerBackupError::Api(e) => WalletError::Ceremony(CeremonyError::from(e)),
+        ServerBackupError::Backup(e) => backup_error(e),
+        ServerBackupError::Unavailable(why) => WalletError::Backup(why),
+        ServerBackupError::Record(why) => WalletError::Record(why),
+    }
 }
 
 impl Wallets {
@@ -47,11 +57,7 @@ impl Wallets {
     /// backup. Returns the epoch backed up.
     pub async fn backup(&mut self, wallet: &str, passcode: Option<&Passcode>) -> Result<u64, WalletError> {
         let share = self.share(wallet).await?;
-        let meta = BackupMeta::of_share(wallet_id(wallet)?, &share).map_err(backup_error)?;
-        let prepared = create_backup(&share, &meta, self.eps()?, passcode).await.map_err(backup_error)?;
-        self.api.put_backup(wallet, share.epoch(), prepared.envelope()).await.map_err(CeremonyError::from)?;
-        prepared.activate(self.eps()?).await.map_err(backup_error)?;
-        Ok(share.epoch())
+        server_backup::store(&self.api, self.eps()?, &wallet_id(wallet)?, &share, passcode).await.map_err(stored_error)
     }
 
     /// Re-wraps the stored backup under `new` (or no passcode), opening it with `old`: the
@@ -97,21 +103,8 @@ impl Wallets {
                 view.parties
             )));
         }
-        let expected = expected_meta(&view, Holder::Device)?;
-        let (epoch, envelope) = self
-            .api
-            .backup(wallet)
-            .await
-            .map_err(CeremonyError::from)?
-            .ok_or_else(|| WalletError::Backup(format!("the server holds no backup of wallet {wallet}")))?;
-        if epoch != view.epoch {
-            return Err(WalletError::Backup(format!(
-                "the stored backup is of epoch {epoch} but the wallet is at epoch {}: it was refreshed without a new \
-                 backup, and only its other shares can restore it",
-                view.epoch
-            )));
-        }
-        let share = restore(&envelope, &expected, self.eps()?, passcode).await.map_err(backup_error)?;
+        let share =
+            server_backup::restore_device_share(&self.api, self.eps()?, &view, passcode).await.map_err(stored_error)?;
         self.adopt(&wid, &share)?;
         tssw_fault::point("client.recover.restored");
         let new_epoch = self.refresh(wallet).await?;
