@@ -2,6 +2,7 @@
 // Usable by a person (the buttons) and by the browser test (window.tsswDemo).
 
 import { TsswWallet } from '/sdk/tssw.js';
+import { SAMPLE_TYPED_DATA } from './samples.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,25 +16,6 @@ const SAMPLE_TX = {
   chainId: '0x7a69',
 };
 
-const SAMPLE_TYPED_DATA = {
-  types: {
-    EIP712Domain: [
-      { name: 'name', type: 'string' },
-      { name: 'version', type: 'string' },
-      { name: 'chainId', type: 'uint256' },
-      { name: 'verifyingContract', type: 'address' },
-    ],
-    Person: [{ name: 'name', type: 'string' }, { name: 'wallet', type: 'address' }],
-    Mail: [{ name: 'from', type: 'Person' }, { name: 'to', type: 'Person' }, { name: 'contents', type: 'string' }],
-  },
-  primaryType: 'Mail',
-  domain: { name: 'Ether Mail', version: '1', chainId: 1, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
-  message: {
-    from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' },
-    to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' },
-    contents: 'Hello, Bob!',
-  },
-};
 
 $('evm-tx').value = JSON.stringify(SAMPLE_TX, null, 2);
 $('typed-data').value = JSON.stringify(SAMPLE_TYPED_DATA, null, 2);

@@ -32,6 +32,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { solanaTransfer, taprootPsbt } from './inputs.mjs';
+import { SAMPLE_TYPED_DATA } from '../dapp/samples.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DAPP_URL = process.env.DAPP_URL || 'http://127.0.0.1:7801/';
@@ -55,25 +56,8 @@ const DEFAULT_TX = {
   maxPriorityFeePerGas: '0x3b9aca00',
   chainId: '0x7a69',
 };
-const DEFAULT_TYPED = {
-  types: {
-    EIP712Domain: [
-      { name: 'name', type: 'string' }, { name: 'version', type: 'string' },
-      { name: 'chainId', type: 'uint256' }, { name: 'verifyingContract', type: 'address' },
-    ],
-    Person: [{ name: 'name', type: 'string' }, { name: 'wallet', type: 'address' }],
-    Mail: [{ name: 'from', type: 'Person' }, { name: 'to', type: 'Person' }, { name: 'contents', type: 'string' }],
-  },
-  primaryType: 'Mail',
-  domain: { name: 'Ether Mail', version: '1', chainId: 1, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
-  message: {
-    from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' },
-    to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' },
-    contents: 'Hello, Bob!',
-  },
-};
 const EVM_TX = process.env.EVM_TX_JSON ? JSON.parse(process.env.EVM_TX_JSON) : DEFAULT_TX;
-const TYPED_DATA = process.env.TYPED_DATA_JSON || JSON.stringify(DEFAULT_TYPED);
+const TYPED_DATA = process.env.TYPED_DATA_JSON || JSON.stringify(SAMPLE_TYPED_DATA);
 const PSBT_NETWORK = process.env.PSBT_NETWORK || 'regtest';
 
 const failures = [];
