@@ -9,6 +9,7 @@
 //! pump (no encryption, network, database or enclave), whose time is also the whole
 //! compute of one ceremony. The compute bound on throughput is `cores / floor`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -112,14 +113,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         let token = config.token.clone().ok_or("the dev config has no token")?;
         let api = ApiClient::new(&config.server_url, &token).map_err(|e| e.to_string())?;
         let trust = config.trust.policy()?;
-        let identity = tssw_channel::IdentityKey::random();
+        let identity = Arc::new(tssw_channel::IdentityKey::random());
         api.register_device(&identity.party_id(), "bench").await.map_err(|e| e.to_string())?;
         let enclave = tssw_client::ceremony::attest(&api, &trust).await.map_err(|e| e.to_string())?;
-        let device = Device { api: &api, identity: &identity, enclave, stall: Duration::from_secs(30) };
+        let device = Device { api: &api, identity: &identity, enclave, stall: STALL };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut reports = Vec::new();
         for scheme in schemes {
-            reports.push(bench_scheme(&device, scheme, args, cores).await?);
+            reports.push(bench_scheme(&device, &identity, scheme, args, cores).await?);
         }
         Ok::<_, String>((reports, cores))
     });
@@ -201,7 +202,16 @@ fn print_web(web: &WebReport, reports: &[SchemeReport]) {
     println!("module: {} bytes of wasm, {} bytes of JS glue (uncompressed)", web.wasm_bytes, web.js_bytes);
 }
 
-async fn bench_scheme(d: &Device<'_>, scheme: Scheme, args: &BenchArgs, cores: usize) -> Result<SchemeReport, String> {
+/// The relay stall timeout of the bench's parties.
+const STALL: Duration = Duration::from_secs(30);
+
+async fn bench_scheme(
+    d: &Device<'_>,
+    identity: &Arc<tssw_channel::IdentityKey>,
+    scheme: Scheme,
+    args: &BenchArgs,
+    cores: usize,
+) -> Result<SchemeReport, String> {
     let e = |e: tssw_client::CeremonyError| format!("{scheme}: {e}");
     let mut dkg = Vec::new();
     let mut wallet = None;
@@ -231,18 +241,29 @@ async fn bench_scheme(d: &Device<'_>, scheme: Scheme, args: &BenchArgs, cores: u
         tssw_verify::verify(&share.public_key(), &request, &signature).map_err(|v| format!("{scheme}: {v}"))?;
     }
 
+    // Each signer is its own task, as concurrent users of a client would be: joined in one
+    // future they would all run on one thread, and the client's half of every ceremony's
+    // compute would queue behind the others on one core.
     let started = Instant::now();
     let per_worker = args.throughput_signs.div_ceil(args.concurrency.max(1));
-    let workers = (0..args.concurrency.max(1)).map(|w| {
-        let (wallet, share) = (&wallet, &share);
-        async move {
-            for i in 0..per_worker {
-                d.sign(wallet, share, &payload(scheme, w * per_worker + i), raw).await.map_err(e)?;
-            }
-            Ok::<usize, String>(per_worker)
-        }
-    });
-    let done: usize = futures_util::future::try_join_all(workers).await?.into_iter().sum();
+    let workers: Vec<_> = (0..args.concurrency.max(1))
+        .map(|w| {
+            let (api, identity, enclave) = (d.api.clone(), identity.clone(), d.enclave.clone());
+            let (wallet, share) = (wallet.clone(), share.clone());
+            tokio::spawn(async move {
+                let d = Device { api: &api, identity: &identity, enclave, stall: STALL };
+                for i in 0..per_worker {
+                    let signed = d.sign(&wallet, &share, &payload(scheme, w * per_worker + i), raw).await;
+                    signed.map_err(|e| format!("{scheme}: {e}"))?;
+                }
+                Ok::<usize, String>(per_worker)
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for worker in futures_util::future::join_all(workers).await {
+        done += worker.map_err(|j| format!("{scheme}: a signer task failed: {j}"))??;
+    }
     let throughput = done as f64 / started.elapsed().as_secs_f64();
 
     let (dkg_floor, sign_floor) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;

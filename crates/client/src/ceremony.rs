@@ -89,7 +89,8 @@ pub struct Expected {
 }
 
 /// Starts one local party's protocol from the verified ceremony id.
-pub type Starter<'a, O> = Box<dyn FnOnce(CeremonyId) -> Result<(Ceremony<O>, Vec<Message>), tssw_protocol::Error> + 'a>;
+pub type Starter<'a, O> =
+    Box<dyn FnOnce(CeremonyId) -> Result<(Ceremony<O>, Vec<Message>), tssw_protocol::Error> + Send + 'a>;
 
 /// One party this device runs: its index, identity, the ephemeral key of the contribution
 /// it sent, and how its protocol starts.
