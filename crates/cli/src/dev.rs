@@ -136,7 +136,7 @@ impl Stack {
         // account: the per-IP and per-account limits are for the internet edge.
         relay_config.ip_rate = tssw_relay::Rate { per_second: 10_000, burst: 10_000 };
         relay_config.account_rate = tssw_relay::Rate { per_second: 100_000, burst: 100_000 };
-        relay_config.max_open_ceremonies_per_account = 1_000;
+        relay_config.max_open_ceremonies_per_account = 100_000;
         stops.push(spawn_until(|stop| tssw_relay::run(relay, relay_config, stop)));
 
         let db = format!("sqlite://{}", file("server.db").display());
