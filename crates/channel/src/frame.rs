@@ -99,7 +99,8 @@ struct Wire<'a> {
     to: u16,
     broadcast: bool,
     id: [u8; 32],
-    #[serde(borrow)]
+    // As bytes, not a sequence of u8: same encoding, one copy (see tssw-protocol's Message).
+    #[serde(borrow, with = "serde_bytes")]
     body: &'a [u8],
 }
 

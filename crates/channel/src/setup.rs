@@ -99,7 +99,8 @@ pub struct Expectation {
 #[derive(Serialize, Deserialize)]
 struct Wire<'a> {
     version: u8,
-    #[serde(borrow)]
+    // As bytes, not a sequence of u8: same encoding, one copy (see tssw-protocol's Message).
+    #[serde(borrow, with = "serde_bytes")]
     body: &'a [u8],
     #[serde(with = "serde_bytes")]
     signature: [u8; 64],
