@@ -7,7 +7,8 @@
 //! sign throughput with `--concurrency` ceremonies in flight; beside each, the floor: the
 //! same ceremony with both parties in this process through the protocol crate's in-memory
 //! pump (no encryption, network, database or enclave), whose time is also the whole
-//! compute of one ceremony. The compute bound on throughput is `cores / floor`.
+//! compute of one ceremony. The compute bound on throughput is `cores / floor`; beside it,
+//! the floor run on every core at once, which measures that bound instead of assuming it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,6 +78,11 @@ struct SchemeReport {
     throughput_per_s: f64,
     compute_bound_per_s: f64,
     throughput_of_bound: f64,
+    /// The floor run on every core at once (`parallel_floor`).
+    measured_bound_per_s: f64,
+    throughput_of_measured_bound: f64,
+    /// CPU per signature in the throughput phase, by process (Linux only).
+    cpu_ms_per_sign: Option<CpuPerSign>,
     concurrency: usize,
 }
 
@@ -118,9 +124,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         let enclave = tssw_client::ceremony::attest(&api, &trust).await.map_err(|e| e.to_string())?;
         let device = Device { api: &api, identity: &identity, enclave, stall: STALL };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let processes = Processes::of(&stack);
         let mut reports = Vec::new();
         for scheme in schemes {
-            reports.push(bench_scheme(&device, &identity, scheme, args, cores).await?);
+            reports.push(bench_scheme(&device, &identity, scheme, args, cores, &processes).await?);
         }
         Ok::<_, String>((reports, cores))
     });
@@ -202,6 +209,42 @@ fn print_web(web: &WebReport, reports: &[SchemeReport]) {
     println!("module: {} bytes of wasm, {} bytes of JS glue (uncompressed)", web.wasm_bytes, web.js_bytes);
 }
 
+/// CPU milliseconds per signature, by process.
+#[derive(Serialize)]
+struct CpuPerSign {
+    client: f64,
+    /// `tssw dev`: the HTTP API, the relay and SQLite.
+    server: f64,
+    enclave: f64,
+}
+
+/// The bench's own process, `tssw dev` and its enclave child.
+struct Processes {
+    client: u32,
+    server: u32,
+    enclave: Option<u32>,
+}
+
+impl Processes {
+    fn of(stack: &crate::dev::DevProcess) -> Processes {
+        let server = stack.pid();
+        // `tssw dev` has one child: the enclave.
+        let enclave = crate::cpu::children(server).first().copied();
+        Processes { client: std::process::id(), server, enclave }
+    }
+
+    fn used(&self) -> Option<[Duration; 3]> {
+        let enclave = crate::cpu::used(self.enclave?)?;
+        Some([crate::cpu::used(self.client)?, crate::cpu::used(self.server)?, enclave])
+    }
+
+    fn per_sign(&self, before: Option<[Duration; 3]>, signs: usize) -> Option<CpuPerSign> {
+        let (before, after) = (before?, self.used()?);
+        let ms = |i: usize| (after[i].saturating_sub(before[i])).as_secs_f64() * 1e3 / signs.max(1) as f64;
+        Some(CpuPerSign { client: ms(0), server: ms(1), enclave: ms(2) })
+    }
+}
+
 /// The relay stall timeout of the bench's parties.
 const STALL: Duration = Duration::from_secs(30);
 
@@ -211,6 +254,7 @@ async fn bench_scheme(
     scheme: Scheme,
     args: &BenchArgs,
     cores: usize,
+    processes: &Processes,
 ) -> Result<SchemeReport, String> {
     let e = |e: tssw_client::CeremonyError| format!("{scheme}: {e}");
     let mut dkg = Vec::new();
@@ -244,6 +288,7 @@ async fn bench_scheme(
     // Each signer is its own task, as concurrent users of a client would be: joined in one
     // future they would all run on one thread, and the client's half of every ceremony's
     // compute would queue behind the others on one core.
+    let cpu_before = processes.used();
     let started = Instant::now();
     let per_worker = args.throughput_signs.div_ceil(args.concurrency.max(1));
     let workers: Vec<_> = (0..args.concurrency.max(1))
@@ -265,8 +310,10 @@ async fn bench_scheme(
         done += worker.map_err(|j| format!("{scheme}: a signer task failed: {j}"))??;
     }
     let throughput = done as f64 / started.elapsed().as_secs_f64();
+    let cpu_ms_per_sign = processes.per_sign(cpu_before, done);
 
-    let (dkg_floor, sign_floor) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;
+    let (dkg_floor, sign_floor, shares) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;
+    let measured_bound = parallel_floor(scheme, &shares, cores)?;
     let floor_p50 = sign_floor.p50_ms;
     let sign = latency(sign);
     let bound = cores as f64 * 1e3 / floor_p50;
@@ -280,12 +327,16 @@ async fn bench_scheme(
         throughput_per_s: throughput,
         compute_bound_per_s: bound,
         throughput_of_bound: throughput / bound,
+        measured_bound_per_s: measured_bound,
+        throughput_of_measured_bound: throughput / measured_bound,
+        cpu_ms_per_sign,
         concurrency: args.concurrency,
     })
 }
 
-/// Both parties in this process, one thread, through the in-memory pump.
-fn floor(scheme: Scheme, dkgs: usize, signs: usize) -> Result<(Latency, Latency), String> {
+/// Both parties in this process, one thread, through the in-memory pump. Returns the
+/// shares too, for the parallel floor.
+fn floor(scheme: Scheme, dkgs: usize, signs: usize) -> Result<(Latency, Latency, Vec<KeyShare>), String> {
     let mut dkg = Vec::new();
     let mut shares: Vec<KeyShare> = Vec::new();
     for _ in 0..dkgs {
@@ -296,18 +347,53 @@ fn floor(scheme: Scheme, dkgs: usize, signs: usize) -> Result<(Latency, Latency)
     let refs: Vec<&KeyShare> = shares.iter().collect();
     let mut sign = Vec::new();
     for i in 0..signs {
-        let mut digest = [0u8; 32];
-        digest[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        let request = match scheme {
-            Scheme::Ecdsa => SignRequest::Ecdsa { prehash: digest, derivation_path: None },
-            Scheme::Ed25519 => SignRequest::Ed25519 { message: digest.to_vec() },
-            Scheme::Bip340 => SignRequest::Bip340 { sighash: digest, merkle_root: None },
-        };
         let started = Instant::now();
-        tssw_protocol::testing::sign(&refs, &request).map_err(|e| e.to_string())?;
+        tssw_protocol::testing::sign(&refs, &floor_request(scheme, i)).map_err(|e| e.to_string())?;
         sign.push(started.elapsed());
     }
-    Ok((latency(dkg), latency(sign)))
+    Ok((latency(dkg), latency(sign), shares))
+}
+
+/// The floor on every core at once: `cores` threads each signing for `PARALLEL_FLOOR`, both
+/// parties in the thread. `cores / floor` assumes each core computes as fast with the other
+/// busy; this measures it (shared cache, memory bandwidth and the host's other tenants).
+fn parallel_floor(scheme: Scheme, shares: &[KeyShare], cores: usize) -> Result<f64, String> {
+    let refs: Vec<&KeyShare> = shares.iter().collect();
+    let started = Instant::now();
+    let done = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..cores)
+            .map(|t| {
+                let refs = &refs;
+                s.spawn(move || {
+                    let mut signed = 0;
+                    while signed == 0 || started.elapsed() < PARALLEL_FLOOR {
+                        tssw_protocol::testing::sign(refs, &floor_request(scheme, t * 1_000_000 + signed))
+                            .map_err(|e| e.to_string())?;
+                        signed += 1;
+                    }
+                    Ok::<usize, String>(signed)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().map_err(|_| "a floor thread panicked".to_string())?)
+            .sum::<Result<usize, String>>()
+    })?;
+    Ok(done as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Long enough that a 1 ms signature is counted a thousand times per thread.
+const PARALLEL_FLOOR: Duration = Duration::from_secs(2);
+
+fn floor_request(scheme: Scheme, i: usize) -> SignRequest {
+    let mut digest = [0u8; 32];
+    digest[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    match scheme {
+        Scheme::Ecdsa => SignRequest::Ecdsa { prehash: digest, derivation_path: None },
+        Scheme::Ed25519 => SignRequest::Ed25519 { message: digest.to_vec() },
+        Scheme::Bip340 => SignRequest::Bip340 { sighash: digest, merkle_root: None },
+    }
 }
 
 fn print_table(reports: &[SchemeReport], cores: usize) {
@@ -335,18 +421,40 @@ fn print_table(reports: &[SchemeReport], cores: usize) {
         );
     }
     println!();
-    println!("{:<8} {:>12} {:>14} {:>10}", "scheme", "signs/s", "bound/s", "of bound");
+    println!(
+        "{:<8} {:>10} {:>10} {:>9} {:>12} {:>9}",
+        "scheme", "signs/s", "bound/s", "of bound", "measured/s", "of it"
+    );
     for r in reports {
         println!(
-            "{:<8} {:>12.1} {:>14.1} {:>9.0}%",
+            "{:<8} {:>10.1} {:>10.1} {:>8.0}% {:>12.1} {:>8.0}%",
             r.scheme.name(),
             r.throughput_per_s,
             r.compute_bound_per_s,
-            r.throughput_of_bound * 100.0
+            r.throughput_of_bound * 100.0,
+            r.measured_bound_per_s,
+            r.throughput_of_measured_bound * 100.0
         );
     }
     println!(
-        "(bound = {cores} cores / the floor's time per signature; {} signatures in flight)",
+        "(bound = {cores} cores / the floor's time per signature; measured = the floor on {cores} threads at once; {} signatures in flight)",
         reports.first().map_or(0, |r| r.concurrency)
     );
+    println!();
+    println!("{:<8} {:>10} {:>10} {:>10} {:>10} {:>10}", "scheme", "client", "server", "enclave", "total", "floor");
+    for r in reports {
+        match &r.cpu_ms_per_sign {
+            Some(c) => println!(
+                "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+                r.scheme.name(),
+                c.client,
+                c.server,
+                c.enclave,
+                c.client + c.server + c.enclave,
+                r.sign_floor.p50_ms
+            ),
+            None => println!("{:<8} (needs Linux's /proc)", r.scheme.name()),
+        }
+    }
+    println!("(CPU ms per signature in the throughput run, by process; server = tssw dev: API, relay, SQLite)");
 }

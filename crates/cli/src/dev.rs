@@ -283,6 +283,10 @@ pub(crate) struct DevProcess {
 }
 
 impl DevProcess {
+    /// The `tssw dev` process's id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
     /// Starts it (serving the web wallet from `web_dir` when given) and waits until it
     /// printed its client configuration.
     pub(crate) fn start(dir: &std::path::Path, web_dir: Option<&Path>) -> Result<DevProcess, String> {

@@ -4,6 +4,7 @@
 mod bench;
 mod commands;
 mod config;
+mod cpu;
 mod dapp;
 mod demo;
 mod dev;
