@@ -1,6 +1,7 @@
 //! Round payloads from a hostile counterparty: a two-party signing or refresh ceremony of
 //! each scheme runs with genuine messages until the chosen round, where party 2's message
-//! to party 1 is replaced by fuzz input. Party 1 must fail with a typed error, never panic.
+//! to party 1 is replaced by fuzz input (signing alone, in a batch of two, or refresh).
+//! Party 1 must fail with a typed error, never panic.
 #![no_main]
 
 use std::collections::VecDeque;
@@ -48,11 +49,20 @@ fuzz_target!(|data: &[u8]| {
     let Some([a, b]) = SHARES.get(i).and_then(|s| <&[KeyShare; 2]>::try_from(s.as_slice()).ok()) else { return };
     let id = CeremonyId([selector; 32]);
     let round = (selector >> 2) % 4 + 1;
+    let signers = [a.index(), b.index()];
     if selector & 0x80 != 0 {
         let (Ok(x), Ok(y)) = (tssw_protocol::refresh(id, a), tssw_protocol::refresh(id, b)) else { return };
         pump([x, y], round, payload);
+    } else if selector & 0x40 != 0 {
+        let batch = || vec![request(scheme), request(scheme)];
+        let (Ok(x), Ok(y)) = (
+            tssw_protocol::sign_batch(id, a, &signers, batch()),
+            tssw_protocol::sign_batch(id, b, &signers, batch()),
+        ) else {
+            return;
+        };
+        pump([x, y], round, payload);
     } else {
-        let signers = [a.index(), b.index()];
         let (Ok(x), Ok(y)) =
             (tssw_protocol::sign(id, a, &signers, request(scheme)), tssw_protocol::sign(id, b, &signers, request(scheme)))
         else {

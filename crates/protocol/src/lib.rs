@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod ceremony;
 mod ecdsa;
 mod error;
@@ -34,6 +35,7 @@ pub mod testing;
 
 use std::collections::BTreeSet;
 
+pub use batch::{MAX_BATCH, max_batch};
 pub use ceremony::{Ceremony, Step};
 pub use error::Error;
 pub use ids::{CeremonyId, PartyIndex, Scheme};
@@ -86,14 +88,44 @@ pub fn sign(
     signers: &[PartyIndex],
     request: SignRequest,
 ) -> Result<(Ceremony<Signature>, Vec<Message>), Error> {
-    request.validate()?;
-    if request.scheme() != share.scheme() {
+    let ctx = signing_context(id, share, signers)?;
+    let ((first, out), rounds) = start_signing(&ctx, share, request)?;
+    Ceremony::start(ctx, rounds, first, out)
+}
+
+/// Starts signing every request of `requests` in one ceremony (1..=[`max_batch`]): the
+/// same signers, one signature per request in order, each its own protocol run under its
+/// own derived id, their messages carried together round by round. One setup, session
+/// and relay connection serve them all.
+pub fn sign_batch(
+    id: CeremonyId,
+    share: &KeyShare,
+    signers: &[PartyIndex],
+    requests: Vec<SignRequest>,
+) -> Result<(Ceremony<Vec<Signature>>, Vec<Message>), Error> {
+    let ctx = signing_context(id, share, signers)?;
+    let max = max_batch(share.scheme());
+    if requests.is_empty() || requests.len() > max {
         return Err(Error::InvalidParameters(format!(
-            "a {} request cannot be signed with a {} share",
-            request.scheme(),
-            share.scheme()
+            "a {} batch signs 1 to {max} requests, not {}",
+            share.scheme(),
+            requests.len()
         )));
     }
+    let mut items = Vec::with_capacity(requests.len());
+    let mut rounds = 0;
+    for (i, request) in requests.into_iter().enumerate() {
+        let item = batch::item_context(&ctx, i);
+        let (started, r) = start_signing(&item, share, request)?;
+        rounds = r;
+        items.push((item, started));
+    }
+    let (first, out) = batch::start(items)?;
+    Ceremony::start(ctx, rounds, first, out)
+}
+
+/// Checks the signer set against the share and makes the ceremony's context.
+fn signing_context(id: CeremonyId, share: &KeyShare, signers: &[PartyIndex]) -> Result<Context, Error> {
     let parties: BTreeSet<PartyIndex> = signers.iter().copied().collect();
     let t = usize::from(share.threshold());
     if parties.len() != signers.len()
@@ -113,8 +145,24 @@ pub fn sign(
             share.parties()
         )));
     }
-    let ctx = Context { id, scheme: share.scheme(), me: share.index, parties };
-    let (first, out, rounds) = match (request, &share.secret) {
+    Ok(Context { id, scheme: share.scheme(), me: share.index, parties })
+}
+
+/// The first round of one signature, and how many rounds it takes.
+fn start_signing(
+    ctx: &Context,
+    share: &KeyShare,
+    request: SignRequest,
+) -> Result<(ceremony::Started<Signature>, u8), Error> {
+    request.validate()?;
+    if request.scheme() != share.scheme() {
+        return Err(Error::InvalidParameters(format!(
+            "a {} request cannot be signed with a {} share",
+            request.scheme(),
+            share.scheme()
+        )));
+    }
+    Ok(match (request, &share.secret) {
         (SignRequest::Ecdsa { prehash, derivation_path }, share::Secret::Ecdsa(party)) => {
             let party = match derivation_path {
                 Some(path) => party
@@ -122,22 +170,18 @@ pub fn sign(
                     .map_err(|e| Error::InvalidParameters(format!("derivation path `{path}`: {}", e.description)))?,
                 None => (**party).clone(),
             };
-            let (r, o) = ecdsa::sign::start(&ctx, party, prehash)?;
-            (r, o, ecdsa::sign::ROUNDS)
+            (ecdsa::sign::start(ctx, party, prehash)?, ecdsa::sign::ROUNDS)
         }
         (SignRequest::Ed25519 { message }, _) => {
-            let (r, o) = frost::sign::start::<Ed>(&ctx, share, message, None)?;
-            (r, o, frost::sign::ROUNDS)
+            (frost::sign::start::<Ed>(ctx, share, message, None)?, frost::sign::ROUNDS)
         }
         (SignRequest::Bip340 { sighash, merkle_root }, _) => {
-            let (r, o) = frost::sign::start::<Tr>(&ctx, share, sighash.to_vec(), merkle_root)?;
-            (r, o, frost::sign::ROUNDS)
+            (frost::sign::start::<Tr>(ctx, share, sighash.to_vec(), merkle_root)?, frost::sign::ROUNDS)
         }
         (SignRequest::Ecdsa { .. }, _) => {
             return Err(Error::InvalidParameters("ECDSA request for a non-ECDSA share".into()));
         }
-    };
-    Ceremony::start(ctx, rounds, first, out)
+    })
 }
 
 /// Starts a refresh: all share holders re-randomize their shares; the key, threshold and
