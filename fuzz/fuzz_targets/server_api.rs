@@ -29,6 +29,14 @@ fuzz_target!(|data: &[u8]| {
             let _ = c.decode();
         }
     }
+    if let Ok(body) = serde_json::from_slice::<http::SignBatch>(data) {
+        for p in &body.payloads {
+            let _ = p.to_payload();
+        }
+        for c in &body.contributions {
+            let _ = c.decode();
+        }
+    }
     if let Ok(body) = serde_json::from_slice::<http::CreateWallet>(data) {
         let _ = body.contribution.decode();
     }

@@ -10,6 +10,7 @@ use crate::WalletId;
 
 const DKG: &[u8] = b"tssw/enclave/v1/dkg\0";
 const SIGN: &[u8] = b"tssw/enclave/v1/sign\0";
+const SIGN_BATCH: &[u8] = b"tssw/enclave/v1/sign-batch\0";
 const REFRESH: &[u8] = b"tssw/enclave/v1/refresh\0";
 const RESHARE: &[u8] = b"tssw/enclave/v1/reshare\0";
 
@@ -28,6 +29,13 @@ pub fn dkg_digest(wallet: &WalletId) -> [u8; 32] {
 pub fn sign_digest(wallet: &WalletId, request: &SignRequest) -> Result<[u8; 32], DigestError> {
     let request = postcard::to_stdvec(request).map_err(|_| DigestError("sign request"))?;
     Ok(Sha256::new().chain_update(SIGN).chain_update(wallet.framed()).chain_update(request).finalize().into())
+}
+
+/// A batch: binds the wallet id and every request in order. Its own domain, so a batch of
+/// one is not a single signature's setup.
+pub fn sign_batch_digest(wallet: &WalletId, requests: &[SignRequest]) -> Result<[u8; 32], DigestError> {
+    let requests = postcard::to_stdvec(requests).map_err(|_| DigestError("sign requests"))?;
+    Ok(Sha256::new().chain_update(SIGN_BATCH).chain_update(wallet.framed()).chain_update(requests).finalize().into())
 }
 
 /// Refresh: binds the wallet id and the key being refreshed (its public package, with epoch).

@@ -102,6 +102,24 @@ pub struct SignWallet {
     pub epoch: Option<u64>,
 }
 
+/// `POST /v1/wallets/{id}/sign-batch`: up to `tssw_protocol::max_batch` payloads (16 ECDSA,
+/// 64 FROST) signed in
+/// one ceremony (the inputs of one PSBT, a dapp's `signAllTransactions`), one signature each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignBatch {
+    /// What to sign, in order.
+    pub payloads: Vec<PayloadJson>,
+    /// The signing parties other than the enclave (share indices).
+    pub contributions: Vec<PartyContribution>,
+    /// The setup digest the client computed (`binding::sign_batch_digest`), hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_digest: Option<String>,
+    /// The epoch of the signing device's share, as in [`SignWallet::epoch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+}
+
 /// `POST /v1/wallets/{id}/refresh`: every share holder but the enclave contributes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +259,9 @@ pub struct CeremonyStatus {
     /// A signature (sign and confirm), hex of `Signature::to_bytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// A batch's signatures in payload order (sign-batch), hex of `Signature::to_bytes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
     /// The epoch the ceremony produced (dkg, refresh, reshare) or confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,

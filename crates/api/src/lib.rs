@@ -24,7 +24,7 @@ pub use attest::{
     AttestationDoc, AttestationError, DEV_NOTICE, DevTrust, Measurement, NITRO_NOTICE, NitroTrust, Pcr, PcrPolicy,
     TeeMode, TrustPolicy, verify_attestation,
 };
-pub use binding::{dkg_digest, refresh_digest, reshare_digest, sign_digest};
+pub use binding::{dkg_digest, refresh_digest, reshare_digest, sign_batch_digest, sign_digest};
 pub use ids::{BadWalletId, MAX_WALLET_ID_BYTES, WalletId};
 pub use payload::{ChainPayload, ParsedPayload, PayloadError, epoch_check_digest};
 pub use strict::{StrictError, decode_strict};

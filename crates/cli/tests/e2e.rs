@@ -6,7 +6,9 @@
 //! - {device, enclave} through the service;
 //! - {cloud, enclave} through the service, the cloud share opened from the cloud directory
 //!   with the recovery code by a second device;
-//! - {device, cloud} with no service at all (`sign_without_service`).
+//! - {device, cloud} with no service at all (`sign_without_service`);
+//!
+//! and for BIP-340 a three-input PSBT signed in one batch ceremony (`sign-batch`).
 //!
 //! Every signature is of a real chain artifact (an EIP-1559 transaction, a Solana transfer,
 //! a taproot key-path spend), and each artifact is checked by a verifier that is not our
@@ -80,6 +82,11 @@ async fn flow(d: &Deployment) {
         nonce += 1;
         sign(&phone, &id, &share, &created, nonce).await;
         ceremonies += 1;
+        if scheme == Scheme::Bip340 {
+            nonce += 1;
+            sign_psbt_in_one_batch(&phone, &id, &share, nonce).await;
+            ceremonies += 1;
+        }
 
         assert_eq!(phone.refresh(&id).await.unwrap(), 2, "{scheme}");
         ceremonies += 2;
@@ -169,7 +176,7 @@ fn chain_input(scheme: Scheme, key: &WalletKey, view: &WalletView, nonce: u64) -
             let payer: [u8; 32] = key.public_key().as_bytes().try_into().unwrap();
             (InputKind::SolanaTx, BASE64.encode(solana_transfer(payer, nonce)).into_bytes())
         }
-        Scheme::Bip340 => (InputKind::Psbt, BASE64.encode(psbt(key, nonce).serialize()).into_bytes()),
+        Scheme::Bip340 => (InputKind::Psbt, BASE64.encode(psbt(key, nonce, 1).serialize()).into_bytes()),
     };
     parse(kind, &bytes, key, &InputOptions::default()).unwrap()
 }
@@ -194,8 +201,8 @@ fn solana_transfer(payer: [u8; 32], lamports: u64) -> Vec<u8> {
     wire
 }
 
-/// A PSBT spending one key-path output of the wallet (worth 10 000 sat) back to it.
-fn psbt(key: &WalletKey, nonce: u64) -> bitcoin::Psbt {
+/// A PSBT spending `inputs` key-path outputs of the wallet (10 000 sat each) back to it.
+fn psbt(key: &WalletKey, nonce: u64, inputs: u8) -> bitcoin::Psbt {
     use bitcoin::hashes::Hash as _;
     use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
     let secp = bitcoin::secp256k1::Secp256k1::verification_only();
@@ -204,18 +211,46 @@ fn psbt(key: &WalletKey, nonce: u64) -> bitcoin::Psbt {
     let tx = Transaction {
         version: bitcoin::transaction::Version::TWO,
         lock_time: bitcoin::absolute::LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint { txid: Txid::from_byte_array([nonce as u8; 32]), vout: 0 },
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
+        input: (0..inputs)
+            .map(|i| TxIn {
+                previous_output: OutPoint { txid: Txid::from_byte_array([nonce as u8; 32]), vout: u32::from(i) },
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![TxOut {
+            value: Amount::from_sat(u64::from(inputs) * 10_000 - 1_000),
+            script_pubkey: script.clone(),
         }],
-        output: vec![TxOut { value: Amount::from_sat(9_000), script_pubkey: script.clone() }],
     };
     let mut psbt = bitcoin::Psbt::from_unsigned_tx(tx).unwrap();
-    psbt.inputs[0].witness_utxo = Some(TxOut { value: Amount::from_sat(10_000), script_pubkey: script });
-    psbt.inputs[0].tap_internal_key = Some(internal);
+    for input in &mut psbt.inputs {
+        input.witness_utxo = Some(TxOut { value: Amount::from_sat(10_000), script_pubkey: script.clone() });
+        input.tap_internal_key = Some(internal);
+    }
     psbt
+}
+
+/// Signs every input of a three-input PSBT in one batch ceremony and runs the finished
+/// spend through libbitcoinconsensus.
+async fn sign_psbt_in_one_batch(wallets: &Wallets, id: &str, share: &KeyShare, nonce: u64) {
+    let key = &share.public_package().wallet_key();
+    let bytes = BASE64.encode(psbt(key, nonce, 3).serialize()).into_bytes();
+    let input = parse(InputKind::Psbt, &bytes, key, &InputOptions::default()).unwrap();
+    assert_eq!(input.payloads().len(), 3);
+    let signed = wallets.sign_batch(id, share, input.payloads()).await.unwrap();
+    let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
+    assert_eq!(requests, input.requests(), "the batch signed other requests");
+    let artifact = assemble(&input, &signatures).unwrap();
+    let Signed::BitcoinTransaction { transaction_hex, spent_outputs, .. } = &artifact.signed else {
+        panic!("unexpected artifact {:?}", artifact.signed)
+    };
+    let spent: Vec<(Vec<u8>, u64)> =
+        spent_outputs.iter().map(|o| (hex::decode(&o.script_pubkey).unwrap(), o.value_sat)).collect();
+    assert_eq!(spent.len(), 3);
+    tssw_verify::artifacts::bitcoin_transaction(&hex::decode(transaction_hex).unwrap(), &spent)
+        .unwrap_or_else(|e| panic!("libbitcoinconsensus refused the three-input spend: {e}"));
 }
 
 /// Assembles the artifact and checks it with the chain's own kind of verifier.

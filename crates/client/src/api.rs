@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tssw_api::http::{
     AttestationView, CeremonyStart, CeremonyStatus, ConfirmEpoch, CreateWallet, RefreshWallet, ReshareWallet,
-    SignWallet, WalletPolicy, WalletView, b64, unb64,
+    SignBatch, SignWallet, WalletPolicy, WalletView, b64, unb64,
 };
 use tssw_channel::PartyId;
 
@@ -186,6 +186,11 @@ impl ApiClient {
     /// Starts a signing ceremony.
     pub async fn sign(&self, wallet: &str, body: &SignWallet) -> Result<CeremonyStart, ApiError> {
         self.post(&format!("/v1/wallets/{wallet}/sign"), body).await
+    }
+
+    /// Starts a batch signing ceremony.
+    pub async fn sign_batch(&self, wallet: &str, body: &SignBatch) -> Result<CeremonyStart, ApiError> {
+        self.post(&format!("/v1/wallets/{wallet}/sign-batch"), body).await
     }
 
     /// Starts a refresh.

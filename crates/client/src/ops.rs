@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tssw_api::http::{
     CeremonyStart, CeremonyStatus, ConfirmEpoch, CreateWallet, Holder, PartyContribution, PayloadJson, RefreshWallet,
-    ReshareMember, ReshareWallet, SignWallet, WalletView,
+    ReshareMember, ReshareWallet, SignBatch, SignWallet, WalletView,
 };
 use tssw_api::{ChainPayload, WalletId, binding};
 use tssw_channel::{Contribution, EphemeralKey, IdentityKey, Operation};
@@ -115,6 +115,51 @@ impl Device<'_> {
         let start = self.api.sign(wallet, &body).await?;
         let signature = self.sign_started(&start, share, request.clone(), digest, ephemeral, self.identity).await?;
         Ok((request, signature))
+    }
+
+    /// Signs every payload of `payloads` (1..=`max_batch`) in one ceremony; returns what
+    /// was signed and the signature, in payload order. The setup binds every request.
+    pub async fn sign_batch(
+        &self,
+        wallet: &str,
+        share: &KeyShare,
+        payloads: &[ChainPayload],
+        allow_raw_digest: bool,
+    ) -> Result<Vec<(SignRequest, Signature)>, CeremonyError> {
+        let wid = wallet_id(wallet)?;
+        let key = share.public_package().wallet_key();
+        let mut requests = Vec::with_capacity(payloads.len());
+        let mut json = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            requests
+                .push(payload.sign_request(&key, allow_raw_digest).map_err(|e| CeremonyError::Start(e.to_string()))?);
+            json.push(
+                PayloadJson::from_payload(payload)
+                    .map_err(|e| CeremonyError::Start(e.0))?
+                    .ok_or_else(|| CeremonyError::Start("this payload is not signed through the API".into()))?,
+            );
+        }
+        let digest = binding::sign_batch_digest(&wid, &requests).map_err(|e| CeremonyError::Start(e.to_string()))?;
+        let (contribution, ephemeral) = contribute(self.identity, share.index())?;
+        let body = SignBatch {
+            payloads: json,
+            contributions: vec![contribution],
+            expected_digest: Some(hex::encode(digest)),
+            epoch: Some(share.epoch()),
+        };
+        let start = self.api.sign_batch(wallet, &body).await?;
+        let signers = [share.index(), index(start.enclave_index)?];
+        let expected =
+            Expected { operation: Operation::Sign, scheme: share.scheme(), threshold: share.threshold(), digest };
+        let batch = requests.clone();
+        let starter: Starter<'_, Vec<Signature>> =
+            Box::new(move |id| tssw_protocol::sign_batch(id, share, &signers, batch));
+        let party = LocalParty { index: share.index(), identity: self.identity, ephemeral, start: starter };
+        let signatures = one(run(&start, &self.enclave, &expected, vec![party], self.stall).await?)?;
+        if signatures.len() != requests.len() {
+            return Err(CeremonyError::Protocol("the batch gave another number of signatures".into()));
+        }
+        Ok(requests.into_iter().zip(signatures).collect())
     }
 
     async fn sign_started(

@@ -46,6 +46,7 @@ impl Default for Limits {
 pub(crate) enum Job {
     Dkg { scheme: Scheme, threshold: u16, parties: u16 },
     Sign { share: Box<KeyShare>, request: SignRequest, signers: Vec<PartyIndex> },
+    SignBatch { share: Box<KeyShare>, requests: Vec<SignRequest>, signers: Vec<PartyIndex> },
     Refresh { share: Box<KeyShare> },
     Reshare { plan: ResharePlan, share: Option<Box<KeyShare>>, old: Box<PublicPackage> },
 }

@@ -70,6 +70,8 @@ pub enum Completion {
     Dkg,
     /// A signature; nothing changes.
     Sign,
+    /// A batch's signatures; nothing changes.
+    SignBatch,
     /// A pending epoch held by `members` (a refresh keeps the holders; a reshare names new ones).
     NewEpoch {
         /// `refresh` or `reshare`.
@@ -297,6 +299,10 @@ impl Task {
             (Completion::Sign, Response::Signed(signed)) => {
                 Ok(Outcome::Done { signature: Some(signed.signature.to_bytes()), committed: None })
             }
+            (Completion::SignBatch, Response::SignedBatch(signed)) => {
+                let signatures: Vec<Vec<u8>> = signed.iter().map(|s| s.signature.to_bytes()).collect();
+                Ok(Outcome::Done { signature: Some(batch_outcome(&signatures)?), committed: None })
+            }
             (Completion::NewEpoch { members, .. }, Response::Refreshed(new) | Response::Reshared(Some(new))) => {
                 let sealed = new.sealed.to_bytes().map_err(|e| e.to_string())?;
                 let epoch = i64::try_from(new.epoch).map_err(|_| "epoch out of range".to_string())?;
@@ -321,6 +327,29 @@ impl Task {
             }
         }
     }
+}
+
+/// A batch's signatures as one stored value: each after its length byte.
+fn batch_outcome(signatures: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let mut list = Vec::with_capacity(signatures.len() * 66);
+    for s in signatures {
+        list.push(u8::try_from(s.len()).map_err(|_| "a signature longer than 255 bytes".to_string())?);
+        list.extend_from_slice(s);
+    }
+    Ok(list)
+}
+
+/// A stored batch outcome ([`batch_outcome`]) → hex signatures.
+pub fn batch_signatures(mut list: &[u8]) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    while let Some((len, rest)) = list.split_first() {
+        let Some((signature, rest)) = rest.split_at_checked(usize::from(*len)) else {
+            return Err(ApiError::Bug("a stored batch outcome is truncated".into()));
+        };
+        out.push(hex::encode(signature));
+        list = rest;
+    }
+    Ok(out)
 }
 
 /// The threshold of a stored public package.
@@ -368,5 +397,21 @@ fn run_error(e: ClientError) -> String {
         }
         ClientError::Timeout(limit) => format!("the enclave did not finish within {limit:?}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_batch_outcome_round_trips_and_a_truncated_one_is_an_error() {
+        let signatures = vec![vec![1u8; 65], vec![2u8; 64], Vec::new()];
+        let stored = batch_outcome(&signatures).unwrap();
+        let hex: Vec<String> = signatures.iter().map(hex::encode).collect();
+        assert_eq!(batch_signatures(&stored).unwrap(), hex);
+        assert!(batch_signatures(&stored[..stored.len() - 70]).is_err());
+        assert!(batch_outcome(&[vec![0; 256]]).is_err());
     }
 }

@@ -301,6 +301,6 @@ async fn openapi_document_matches_the_routes() {
             count += 1;
         }
     }
-    assert_eq!(count, 20);
+    assert_eq!(count, 21);
     assert_eq!(StatusCode::OK.as_u16(), 200);
 }

@@ -6,10 +6,11 @@
 mod common;
 
 use common::{Db, STALL, Service, User};
+use sha2::{Digest, Sha256};
 use tssw_api::ChainPayload;
-use tssw_api::http::{Holder, ReshareMember, WalletPolicy};
+use tssw_api::http::{Holder, PayloadJson, ReshareMember, SignBatch, WalletPolicy};
 use tssw_client::{Device, Holding};
-use tssw_protocol::{KeyShare, Scheme};
+use tssw_protocol::{KeyShare, Scheme, max_batch};
 
 fn device(user: &User) -> Device<'_> {
     Device { api: &user.api, identity: &user.identity, enclave: user.enclave.clone(), stall: STALL }
@@ -112,6 +113,80 @@ async fn every_ceremony_for_every_scheme() {
         // The audit chain holds and names every ceremony.
         assert!(service.db.store.verify_audit().await.unwrap().is_ok());
     }
+}
+
+/// The `i`-th of several distinct payloads.
+fn numbered(scheme: Scheme, i: usize) -> ChainPayload {
+    let message = format!("batch item {i}").into_bytes();
+    match scheme {
+        Scheme::Ecdsa => ChainPayload::EvmPersonalMessage { message, derivation_path: None },
+        Scheme::Ed25519 => ChainPayload::SolanaOffchainMessage { message },
+        Scheme::Bip340 => ChainPayload::RawDigest { digest: Sha256::digest(&message).into() },
+    }
+}
+
+/// A batch signs each payload (a full one at the scheme's limit too); one over the limit,
+/// an empty one, one with a malformed payload and one whose digest the client did not
+/// compute are refused before any protocol runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_sign_every_payload_and_bad_batches_are_refused() {
+    let service = Service::start(Db::sqlite().await).await;
+    let user = service.user("carol").await;
+    let d = device(&user);
+    for scheme in Scheme::ALL {
+        let (wallet, share) = create(&d, scheme).await;
+        let raw = scheme == Scheme::Bip340;
+        let max = max_batch(scheme);
+        for n in [3, max] {
+            let payloads: Vec<ChainPayload> = (0..n).map(|i| numbered(scheme, i)).collect();
+            let signed = d.sign_batch(&wallet, &share, &payloads, raw).await.unwrap();
+            assert_eq!(signed.len(), n, "{scheme}");
+            for (i, (request, signature)) in signed.iter().enumerate() {
+                let alone = payloads[i].sign_request(&share.public_package().wallet_key(), raw).unwrap();
+                assert_eq!(*request, alone, "{scheme}: item {i} signed another request");
+                tssw_verify::verify(&share.public_key(), request, signature).unwrap();
+            }
+        }
+        let over: Vec<ChainPayload> = (0..=max).map(|i| numbered(scheme, i)).collect();
+        let err = d.sign_batch(&wallet, &share, &over, raw).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("signs 1 to {max} payloads")), "{scheme}: {err}");
+        // The batch still signs after the refusals.
+        sign_and_verify(&d, &wallet, &share).await;
+
+        let json = |p: &ChainPayload| PayloadJson::from_payload(p).unwrap().unwrap();
+        let body = |payloads: Vec<PayloadJson>, digest: Option<String>| SignBatch {
+            payloads,
+            contributions: Vec::new(),
+            expected_digest: digest,
+            epoch: None,
+        };
+        let empty = user.api.sign_batch(&wallet, &body(Vec::new(), None)).await.unwrap_err();
+        assert_eq!(empty.status(), Some(400), "{empty}");
+        let too_many = (0..=tssw_protocol::MAX_BATCH).map(|i| json(&numbered(scheme, i))).collect();
+        let too_many = user.api.sign_batch(&wallet, &body(too_many, None)).await.unwrap_err();
+        assert_eq!(too_many.status(), Some(400), "{too_many}");
+        let bad = PayloadJson::RawDigest { digest_hex: "not hex".into() };
+        let bad = user.api.sign_batch(&wallet, &body(vec![json(&numbered(scheme, 0)), bad], None)).await.unwrap_err();
+        assert!(bad.to_string().contains("payloads[1]"), "{bad}");
+    }
+    // A client that asked for these two payloads one at a time does not get them as a batch:
+    // the enclave computes the batch digest itself and refuses the single one.
+    let (wallet, share) = create(&d, Scheme::Ed25519).await;
+    let payloads = [numbered(Scheme::Ed25519, 0), numbered(Scheme::Ed25519, 1)];
+    let key = share.public_package().wallet_key();
+    let single = payloads[0].sign_request(&key, false).unwrap();
+    let wid = tssw_api::WalletId::new(wallet.clone()).unwrap();
+    let digest = tssw_api::sign_digest(&wid, &single).unwrap();
+    let (contribution, _ephemeral) = tssw_channel::Contribution::new(&user.identity, &mut rand_core::OsRng);
+    let contribution = tssw_api::http::PartyContribution::new(share.index(), &contribution).unwrap();
+    let body = SignBatch {
+        payloads: payloads.iter().map(|p| PayloadJson::from_payload(p).unwrap().unwrap()).collect(),
+        contributions: vec![contribution],
+        expected_digest: Some(hex::encode(digest)),
+        epoch: Some(share.epoch()),
+    };
+    let err = user.api.sign_batch(&wallet, &body).await.unwrap_err();
+    assert!(err.to_string().contains("digest"), "{err}");
 }
 
 /// A pending epoch a holder lost can be aborted: the old one stays active and signs.

@@ -195,6 +195,23 @@ impl Wallets {
         Ok(self.device().sign(wallet, share, payload, allow_raw).await?)
     }
 
+    /// Signs several payloads with `share` (this device's, from [`Wallets::share`], or the
+    /// cloud share) and the enclave in one ceremony; returns what was signed and each
+    /// signature, in payload order. More than the scheme's `max_batch` go in several.
+    pub async fn sign_batch(
+        &self,
+        wallet: &str,
+        share: &KeyShare,
+        payloads: &[ChainPayload],
+    ) -> Result<Vec<(SignRequest, Signature)>, WalletError> {
+        let allow_raw = payloads.iter().any(|p| matches!(p, ChainPayload::RawDigest { .. }));
+        let mut signed = Vec::with_capacity(payloads.len());
+        for chunk in payloads.chunks(tssw_protocol::max_batch(share.scheme())) {
+            signed.extend(self.device().sign_batch(wallet, share, chunk, allow_raw).await?);
+        }
+        Ok(signed)
+    }
+
     /// 2-of-3 → 2-of-2: the cloud share is dropped (the device and the enclave deal; the
     /// cloud share takes no part, so it may be lost) and its epoch destroyed once both
     /// confirm. Returns the new epoch.

@@ -2,12 +2,13 @@
 //! contribute, and sign the setup as coordinator.
 
 use tssw_channel::{Contribution, Expectation, Operation, Setup, SetupParams, SetupParty};
-use tssw_protocol::{PartyIndex, PublicPackage, ResharePlan};
+use tssw_protocol::{KeyShare, MAX_BATCH, PartyIndex, PublicPackage, ResharePlan, max_batch};
 
 use crate::enclave::{Enclave, Job, Pending};
 use crate::error::EnclaveError;
+use crate::seal::SealedShare;
 use crate::wire::{Began, Begin, CeremonyOp};
-use tssw_api::{ChainPayload, binding};
+use tssw_api::{ChainPayload, WalletId, binding};
 
 pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> {
     let now = enclave.now();
@@ -32,8 +33,7 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
             (Operation::Dkg, scheme, threshold, binding::dkg_digest(wallet), job)
         }
         CeremonyOp::Sign { share, epoch, payload, allow_raw_digest, expected_digest } => {
-            let share = enclave.sealer()?.open(&share, wallet, epoch)?;
-            own_index(me, share.index())?;
+            let share = signing_share(enclave, &share, wallet, epoch, me)?;
             if let ChainPayload::EpochCheck { epoch: asked } = payload
                 && asked != share.epoch()
             {
@@ -44,13 +44,43 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
             }
             let request = payload.sign_request(&share.public_package().wallet_key(), allow_raw_digest)?;
             let digest = binding::sign_digest(wallet, &request).map_err(|e| EnclaveError::BadRequest(e.to_string()))?;
-            if expected_digest.is_some_and(|d| d != digest) {
-                return Err(EnclaveError::DigestMismatch);
-            }
-            let mut signers: Vec<PartyIndex> = b.others.iter().map(|p| p.index).collect();
-            signers.push(me);
+            expect_digest(expected_digest, digest)?;
+            let signers = signers(&b.others, me);
             let (scheme, threshold) = (share.scheme(), share.threshold());
-            (Operation::Sign, scheme, threshold, digest, Job::Sign { share: Box::new(share), request, signers })
+            (Operation::Sign, scheme, threshold, digest, Job::Sign { share, request, signers })
+        }
+        CeremonyOp::SignBatch { share, epoch, payloads, allow_raw_digest, expected_digest } => {
+            if payloads.is_empty() || payloads.len() > MAX_BATCH {
+                return Err(EnclaveError::BadRequest(format!(
+                    "a batch signs 1 to {MAX_BATCH} payloads, not {}",
+                    payloads.len()
+                )));
+            }
+            let share = signing_share(enclave, &share, wallet, epoch, me)?;
+            let max = max_batch(share.scheme());
+            if payloads.len() > max {
+                return Err(EnclaveError::BadRequest(format!(
+                    "a {} batch signs 1 to {max} payloads, not {}",
+                    share.scheme(),
+                    payloads.len()
+                )));
+            }
+            let key = share.public_package().wallet_key();
+            let requests = payloads
+                .iter()
+                .map(|p| match p {
+                    ChainPayload::EpochCheck { .. } => {
+                        Err(EnclaveError::BadRequest("an epoch check is not signed in a batch".into()))
+                    }
+                    p => Ok(p.sign_request(&key, allow_raw_digest)?),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let digest =
+                binding::sign_batch_digest(wallet, &requests).map_err(|e| EnclaveError::BadRequest(e.to_string()))?;
+            expect_digest(expected_digest, digest)?;
+            let signers = signers(&b.others, me);
+            let (scheme, threshold) = (share.scheme(), share.threshold());
+            (Operation::Sign, scheme, threshold, digest, Job::SignBatch { share, requests, signers })
         }
         CeremonyOp::Refresh { share, epoch } => {
             let share = enclave.sealer()?.open(&share, wallet, epoch)?;
@@ -126,6 +156,27 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
     Ok(Began { ceremony, setup: setup.encode(), enclave: enclave.identity(), digest: Some(digest) })
 }
 
+/// Opens the share a signature uses and checks it is the enclave's seat in the ceremony.
+fn signing_share(
+    enclave: &Enclave,
+    sealed: &SealedShare,
+    wallet: &WalletId,
+    epoch: u64,
+    me: PartyIndex,
+) -> Result<Box<KeyShare>, EnclaveError> {
+    let share = enclave.sealer()?.open(sealed, wallet, epoch)?;
+    own_index(me, share.index())?;
+    Ok(Box::new(share))
+}
+
+fn expect_digest(expected: Option<[u8; 32]>, digest: [u8; 32]) -> Result<(), EnclaveError> {
+    if expected.is_some_and(|d| d != digest) { Err(EnclaveError::DigestMismatch) } else { Ok(()) }
+}
+
+fn signers(others: &[SetupParty], me: PartyIndex) -> Vec<PartyIndex> {
+    others.iter().map(|p| p.index).chain([me]).collect()
+}
+
 fn own_index(asked: PartyIndex, share: PartyIndex) -> Result<(), EnclaveError> {
     if asked == share {
         Ok(())
@@ -146,7 +197,7 @@ fn check_indices(operation: &Operation, job: &Job, me: PartyIndex, others: &[Set
         (Operation::Dkg | Operation::Refresh, _) if !contiguous => {
             Err(EnclaveError::BadRequest("DKG and refresh parties must be numbered 1..=n".into()))
         }
-        (_, Job::Sign { share, .. }) => {
+        (_, Job::Sign { share, .. } | Job::SignBatch { share, .. }) => {
             let distinct = indices.windows(2).all(|w| w.first() != w.get(1));
             let in_range = indices.iter().all(|i| *i <= share.parties());
             let t = usize::from(share.threshold());

@@ -75,6 +75,15 @@ async fn execute(
             let signature = drive(started, &mut session, &mut transport).await.map_err(driven)?;
             Ok(Response::Signed(Signed { signature, request }))
         }
+        Job::SignBatch { share, requests, signers } => {
+            let started = tssw_protocol::sign_batch(id, &share, &signers, requests.clone()).map_err(protocol)?;
+            let signatures = drive(started, &mut session, &mut transport).await.map_err(driven)?;
+            if signatures.len() != requests.len() {
+                return Err(EnclaveError::Internal("a batch produced another number of signatures"));
+            }
+            let signed = signatures.into_iter().zip(requests).map(|(signature, request)| Signed { signature, request });
+            Ok(Response::SignedBatch(signed.collect()))
+        }
         Job::Refresh { share } => {
             let started = tssw_protocol::refresh(id, &share).map_err(protocol)?;
             let new = drive(started, &mut session, &mut transport).await.map_err(driven)?;

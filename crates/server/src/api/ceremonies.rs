@@ -18,11 +18,11 @@ use serde::Deserialize;
 use tssw_api::ChainPayload;
 use tssw_api::WalletId;
 use tssw_api::http::{
-    CeremonyStatus, ConfirmEpoch, Holder, PartyContribution, RefreshWallet, ReshareWallet, SignWallet, hex32,
+    CeremonyStatus, ConfirmEpoch, Holder, PartyContribution, RefreshWallet, ReshareWallet, SignBatch, SignWallet, hex32,
 };
 use tssw_channel::SetupParty;
 use tssw_enclave::{CeremonyOp, SealedShare};
-use tssw_protocol::{Member, ResharePlan};
+use tssw_protocol::{MAX_BATCH, Member, ResharePlan};
 
 use super::wallets::index;
 use super::{Account, AppState, idempotent, now, now_secs, parse, to_json};
@@ -110,9 +110,85 @@ pub(super) async fn sign(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     idempotent(&state, &account, &headers, &body, || async {
-        let (wallet, wid) = active_wallet(&state, &account, &id).await?;
+        let wallet = active_wallet(&state, &account, &id).await?;
         let req: SignWallet = parse(&body)?;
-        if let Some(stale) = req.epoch.filter(|e| i64::try_from(*e).ok() != Some(wallet.epoch)) {
+        let payload = req.payload.to_payload().map_err(|e| ApiError::BadRequest(e.0))?;
+        let (s, i) =
+            Signing::open(&state, &account, wallet, req.epoch, &req.contributions, req.expected_digest).await?;
+        let op = CeremonyOp::Sign {
+            share: i.share,
+            epoch: i.epoch,
+            payload,
+            allow_raw_digest: i.allow_raw_digest,
+            expected_digest: i.expected_digest,
+        };
+        s.start(&state, &account, "sign", op, Completion::Sign).await
+    })
+    .await
+}
+
+pub(super) async fn sign_batch(
+    State(state): State<Arc<AppState>>,
+    Account(account): Account,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    idempotent(&state, &account, &headers, &body, || async {
+        let wallet = active_wallet(&state, &account, &id).await?;
+        let req: SignBatch = parse(&body)?;
+        if req.payloads.is_empty() || req.payloads.len() > MAX_BATCH {
+            return Err(ApiError::BadRequest(format!(
+                "a batch signs 1 to {MAX_BATCH} payloads, not {}; split it into several batches",
+                req.payloads.len()
+            )));
+        }
+        let payloads = req
+            .payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.to_payload().map_err(|e| ApiError::BadRequest(format!("payloads[{i}]: {}", e.0))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (s, i) =
+            Signing::open(&state, &account, wallet, req.epoch, &req.contributions, req.expected_digest).await?;
+        let op = CeremonyOp::SignBatch {
+            share: i.share,
+            epoch: i.epoch,
+            payloads,
+            allow_raw_digest: i.allow_raw_digest,
+            expected_digest: i.expected_digest,
+        };
+        s.start(&state, &account, "sign-batch", op, Completion::SignBatch).await
+    })
+    .await
+}
+
+/// Where a signing ceremony on an active wallet runs: the wallet and its parties.
+struct Signing {
+    wid: WalletId,
+    wallet_epoch: i64,
+    enclave: u16,
+    others: Vec<SetupParty>,
+}
+
+/// What the enclave's sign operation takes besides the payloads.
+struct SignInputs {
+    share: SealedShare,
+    epoch: u64,
+    allow_raw_digest: bool,
+    expected_digest: Option<[u8; 32]>,
+}
+
+impl Signing {
+    async fn open(
+        state: &AppState,
+        account: &str,
+        (wallet, wid): (Wallet, WalletId),
+        share_epoch: Option<u64>,
+        given: &[PartyContribution],
+        expected_digest: Option<String>,
+    ) -> Result<(Signing, SignInputs), ApiError> {
+        if let Some(stale) = share_epoch.filter(|e| i64::try_from(*e).ok() != Some(wallet.epoch)) {
             return Err(ApiError::Conflict(format!(
                 "the signing share is of epoch {stale} but the wallet's active epoch is {}: that share was \
                  replaced by a refresh, recovery or reshare and signs nothing; reconcile the device \
@@ -120,38 +196,45 @@ pub(super) async fn sign(
                 wallet.epoch
             )));
         }
-        let payload = req.payload.to_payload().map_err(|e| ApiError::BadRequest(e.0))?;
-        let expected_digest = req
-            .expected_digest
+        let expected_digest = expected_digest
             .as_deref()
             .map(|d| hex32(d, "expected_digest"))
             .transpose()
             .map_err(|e| ApiError::BadRequest(e.0))?;
-        let ceremonies = state.ceremonies()?;
-        let share = active_share(&state, &wallet).await?;
-        let (enclave, others) = holders(&state, &wallet.id, wallet.epoch).await?;
+        let share = active_share(state, &wallet).await?;
+        let (enclave, others) = holders(state, &wallet.id, wallet.epoch).await?;
         let allowed: Vec<u16> = others.iter().map(|(i, _)| *i).collect();
-        let others = contributions(&state, &account, &req.contributions, &allowed).await?;
-        let op = CeremonyOp::Sign {
+        let others = contributions(state, account, given, &allowed).await?;
+        let inputs = SignInputs {
             share: sealed(&share)?,
             epoch: epoch_u64(wallet.epoch)?,
-            payload,
             allow_raw_digest: wallet.allow_raw_digest,
             expected_digest,
         };
+        Ok((Signing { wid, wallet_epoch: wallet.epoch, enclave, others }, inputs))
+    }
+
+    async fn start(
+        self,
+        state: &AppState,
+        account: &str,
+        operation: &'static str,
+        op: CeremonyOp,
+        completion: Completion,
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let ceremonies = state.ceremonies()?;
         let req = Request {
-            account: &account,
-            wallet: &wid,
-            operation: "sign",
+            account,
+            wallet: &self.wid,
+            operation,
             op,
-            epoch: wallet.epoch,
-            enclave_index: index(enclave)?,
-            others,
-            completion: Completion::Sign,
+            epoch: self.wallet_epoch,
+            enclave_index: index(self.enclave)?,
+            others: self.others,
+            completion,
         };
         to_json(StatusCode::CREATED, &ceremonies.start(&state.store, req, now_secs()).await?)
-    })
-    .await
+    }
 }
 
 pub(super) async fn refresh(
@@ -353,13 +436,19 @@ pub(super) async fn status(
         let record = state.store.ceremony(&account, &id, now()).await?.ok_or(ApiError::NotFound)?;
         let left = deadline.saturating_duration_since(Instant::now());
         if record.state != CeremonyState::Running || left.is_zero() {
+            let batch = record.operation == "sign-batch";
+            let signatures = match (&record.signature, batch) {
+                (Some(list), true) => crate::ceremony::batch_signatures(list)?,
+                _ => Vec::new(),
+            };
             let status = CeremonyStatus {
                 ceremony_id: record.id,
                 wallet_id: record.wallet_id,
                 operation: record.operation,
                 status: record.state.name().into(),
                 error: record.error,
-                signature: record.signature.map(hex::encode),
+                signature: record.signature.filter(|_| !batch).map(hex::encode),
+                signatures,
                 epoch: u64::try_from(record.epoch).ok(),
                 committed: record.committed,
             };

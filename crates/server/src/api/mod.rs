@@ -70,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/policy", put(wallets::set_policy))
         .route("/v1/wallets/{id}/backup", get(wallets::get_backup).put(wallets::put_backup).layer(large()))
         .route("/v1/wallets/{id}/sign", post(ceremonies::sign).layer(large()))
+        .route("/v1/wallets/{id}/sign-batch", post(ceremonies::sign_batch).layer(large()))
         .route("/v1/wallets/{id}/refresh", post(ceremonies::refresh))
         .route("/v1/wallets/{id}/reshare", post(ceremonies::reshare))
         .route("/v1/wallets/{id}/epochs/{epoch}/confirm", post(ceremonies::confirm))
