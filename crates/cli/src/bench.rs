@@ -38,6 +38,10 @@ pub(crate) struct BenchArgs {
     /// Signatures per scheme for the throughput figure.
     #[arg(long, default_value_t = 200)]
     throughput_signs: usize,
+    /// Payloads per ceremony in the second throughput run (`POST …/sign-batch`, at most
+    /// the scheme's limit: 16 for ECDSA, 64 for FROST); 1 skips it.
+    #[arg(long, default_value_t = tssw_protocol::MAX_BATCH)]
+    batch: usize,
     /// Schemes to measure (default: all).
     #[arg(long, value_delimiter = ',')]
     schemes: Vec<Scheme>,
@@ -84,6 +88,18 @@ struct SchemeReport {
     /// CPU per signature in the throughput phase, by process (Linux only).
     cpu_ms_per_sign: Option<CpuPerSign>,
     concurrency: usize,
+    /// The same with `batch` payloads signed per ceremony.
+    batched: Option<Batched>,
+}
+
+/// The throughput run with several payloads per ceremony.
+#[derive(Serialize)]
+struct Batched {
+    batch: usize,
+    throughput_per_s: f64,
+    throughput_of_bound: f64,
+    throughput_of_measured_bound: f64,
+    cpu_ms_per_sign: Option<CpuPerSign>,
 }
 
 fn latency(mut samples: Vec<Duration>) -> Latency {
@@ -285,32 +301,15 @@ async fn bench_scheme(
         tssw_verify::verify(&share.public_key(), &request, &signature).map_err(|v| format!("{scheme}: {v}"))?;
     }
 
-    // Each signer is its own task, as concurrent users of a client would be: joined in one
-    // future they would all run on one thread, and the client's half of every ceremony's
-    // compute would queue behind the others on one core.
-    let cpu_before = processes.used();
-    let started = Instant::now();
-    let per_worker = args.throughput_signs.div_ceil(args.concurrency.max(1));
-    let workers: Vec<_> = (0..args.concurrency.max(1))
-        .map(|w| {
-            let (api, identity, enclave) = (d.api.clone(), identity.clone(), d.enclave.clone());
-            let (wallet, share) = (wallet.clone(), share.clone());
-            tokio::spawn(async move {
-                let d = Device { api: &api, identity: &identity, enclave, stall: STALL };
-                for i in 0..per_worker {
-                    let signed = d.sign(&wallet, &share, &payload(scheme, w * per_worker + i), raw).await;
-                    signed.map_err(|e| format!("{scheme}: {e}"))?;
-                }
-                Ok::<usize, String>(per_worker)
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for worker in futures_util::future::join_all(workers).await {
-        done += worker.map_err(|j| format!("{scheme}: a signer task failed: {j}"))??;
-    }
-    let throughput = done as f64 / started.elapsed().as_secs_f64();
-    let cpu_ms_per_sign = processes.per_sign(cpu_before, done);
+    let signer = Signer { api: d.api, identity, enclave: &d.enclave, wallet: &wallet, share: &share, scheme, raw };
+    let (throughput, cpu_ms_per_sign) =
+        signer.throughput(args.concurrency, args.throughput_signs, 1, processes).await?;
+    let batch = args.batch.min(tssw_protocol::max_batch(scheme));
+    let batched = if batch > 1 {
+        Some(signer.throughput(args.concurrency, args.throughput_signs, batch, processes).await?)
+    } else {
+        None
+    };
 
     let (dkg_floor, sign_floor, shares) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;
     let measured_bound = parallel_floor(scheme, &shares, cores)?;
@@ -331,7 +330,78 @@ async fn bench_scheme(
         throughput_of_measured_bound: throughput / measured_bound,
         cpu_ms_per_sign,
         concurrency: args.concurrency,
+        batched: batched.map(|(per_s, cpu)| Batched {
+            batch,
+            throughput_per_s: per_s,
+            throughput_of_bound: per_s / bound,
+            throughput_of_measured_bound: per_s / measured_bound,
+            cpu_ms_per_sign: cpu,
+        }),
     })
+}
+
+/// What the throughput runs share.
+struct Signer<'a> {
+    api: &'a ApiClient,
+    identity: &'a Arc<tssw_channel::IdentityKey>,
+    enclave: &'a tssw_client::ceremony::Attested,
+    wallet: &'a str,
+    share: &'a KeyShare,
+    scheme: Scheme,
+    raw: bool,
+}
+
+impl Signer<'_> {
+    /// Signs at least `total` payloads, `concurrency` ceremonies in flight of `batch`
+    /// payloads each (1: `POST …/sign`); returns signatures/s and CPU per signature.
+    async fn throughput(
+        &self,
+        concurrency: usize,
+        total: usize,
+        batch: usize,
+        processes: &Processes,
+    ) -> Result<(f64, Option<CpuPerSign>), String> {
+        let scheme = self.scheme;
+        let concurrency = concurrency.max(1);
+        let ceremonies = total.div_ceil(concurrency).div_ceil(batch);
+        // Each signer is its own task, as concurrent users of a client would be: joined in
+        // one future they would all run on one thread, and the client's half of every
+        // ceremony's compute would queue behind the others on one core.
+        let cpu_before = processes.used();
+        let started = Instant::now();
+        let workers: Vec<_> = (0..concurrency)
+            .map(|w| {
+                let (api, identity, enclave) = (self.api.clone(), self.identity.clone(), self.enclave.clone());
+                let (wallet, share, raw) = (self.wallet.to_string(), self.share.clone(), self.raw);
+                tokio::spawn(async move {
+                    let d = Device { api: &api, identity: &identity, enclave, stall: STALL };
+                    let fail = |e: tssw_client::CeremonyError| format!("{scheme}: {e}");
+                    for c in 0..ceremonies {
+                        let first = (w * ceremonies + c) * batch;
+                        if batch == 1 {
+                            d.sign(&wallet, &share, &payload(scheme, first), raw).await.map_err(fail)?;
+                        } else {
+                            let payloads: Vec<ChainPayload> =
+                                (first..first + batch).map(|i| payload(scheme, i)).collect();
+                            let signed = d.sign_batch(&wallet, &share, &payloads, raw).await.map_err(fail)?;
+                            // Spot-check one signature per ceremony with the independent verifier.
+                            if let Some((request, signature)) = signed.last() {
+                                tssw_verify::verify(&share.public_key(), request, signature)
+                                    .map_err(|v| format!("{scheme}: {v}"))?;
+                            }
+                        }
+                    }
+                    Ok::<usize, String>(ceremonies * batch)
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for worker in futures_util::future::join_all(workers).await {
+            done += worker.map_err(|j| format!("{scheme}: a signer task failed: {j}"))??;
+        }
+        let per_s = done as f64 / started.elapsed().as_secs_f64();
+        Ok((per_s, processes.per_sign(cpu_before, done)))
+    }
 }
 
 /// Both parties in this process, one thread, through the in-memory pump. Returns the
@@ -423,38 +493,60 @@ fn print_table(reports: &[SchemeReport], cores: usize) {
     }
     println!();
     println!(
-        "{:<8} {:>10} {:>10} {:>9} {:>12} {:>9}",
+        "{:<10} {:>8} {:>10} {:>9} {:>12} {:>9}",
         "scheme", "signs/s", "bound/s", "of bound", "measured/s", "of it"
     );
     for r in reports {
-        println!(
-            "{:<8} {:>10.1} {:>10.1} {:>8.0}% {:>12.1} {:>8.0}%",
-            r.scheme.name(),
+        let mut rows = vec![(
+            r.scheme.name().to_string(),
             r.throughput_per_s,
-            r.compute_bound_per_s,
-            r.throughput_of_bound * 100.0,
-            r.measured_bound_per_s,
-            r.throughput_of_measured_bound * 100.0
-        );
+            r.throughput_of_bound,
+            r.throughput_of_measured_bound,
+        )];
+        if let Some(b) = &r.batched {
+            rows.push((
+                format!("{} x{}", r.scheme.name(), b.batch),
+                b.throughput_per_s,
+                b.throughput_of_bound,
+                b.throughput_of_measured_bound,
+            ));
+        }
+        for (name, per_s, of_bound, of_measured) in rows {
+            println!(
+                "{:<10} {:>8.1} {:>10.1} {:>8.0}% {:>12.1} {:>8.0}%",
+                name,
+                per_s,
+                r.compute_bound_per_s,
+                of_bound * 100.0,
+                r.measured_bound_per_s,
+                of_measured * 100.0
+            );
+        }
     }
     println!(
-        "(bound = {cores} cores / the floor's time per signature; measured = the floor on {cores} threads at once; {} signatures in flight)",
+        "(bound = {cores} cores / the floor's time per signature; measured = the floor on {cores} threads at once; {} ceremonies in flight; xN: N payloads per ceremony)",
         reports.first().map_or(0, |r| r.concurrency)
     );
     println!();
-    println!("{:<8} {:>10} {:>10} {:>10} {:>10} {:>10}", "scheme", "client", "server", "enclave", "total", "floor");
+    println!("{:<10} {:>8} {:>10} {:>10} {:>10} {:>10}", "scheme", "client", "server", "enclave", "total", "floor");
     for r in reports {
-        match &r.cpu_ms_per_sign {
-            Some(c) => println!(
-                "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
-                r.scheme.name(),
-                c.client,
-                c.server,
-                c.enclave,
-                c.client + c.server + c.enclave,
-                r.sign_floor.p50_ms
-            ),
-            None => println!("{:<8} (needs Linux's /proc)", r.scheme.name()),
+        let mut rows = vec![(r.scheme.name().to_string(), &r.cpu_ms_per_sign)];
+        if let Some(b) = &r.batched {
+            rows.push((format!("{} x{}", r.scheme.name(), b.batch), &b.cpu_ms_per_sign));
+        }
+        for (name, cpu) in rows {
+            match cpu {
+                Some(c) => println!(
+                    "{:<10} {:>8.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+                    name,
+                    c.client,
+                    c.server,
+                    c.enclave,
+                    c.client + c.server + c.enclave,
+                    r.sign_floor.p50_ms
+                ),
+                None => println!("{name:<10} (needs Linux's /proc)"),
+            }
         }
     }
     println!("(CPU ms per signature in the throughput run, by process; server = tssw dev: API, relay, SQLite)");

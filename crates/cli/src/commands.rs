@@ -264,14 +264,17 @@ pub(crate) async fn sign(args: &SignArgs) -> Result<(), String> {
     let options = InputOptions { chain_id: args.chain_id, derivation_path: args.path.clone(), network };
     let input = tssw_client::parse(kind, &bytes, &share.public_package().wallet_key(), &options)
         .map_err(|e| format!("the {} input was refused: {e}", kind.name()))?;
-    let mut signatures: Vec<Signature> = Vec::new();
-    for (payload, expected) in input.payloads().iter().zip(input.requests()) {
+    let signed = {
         let _p = Progress::start("signing with the enclave", args.wallet.common.json);
-        let (request, signature) = wallets.sign_with(&id, &share, payload).await.map_err(|e| e.to_string())?;
-        if &request != expected {
-            return Err("the signed request is not the one this device computed; nothing was output".into());
+        match input.payloads() {
+            [one] => vec![wallets.sign_with(&id, &share, one).await.map_err(|e| e.to_string())?],
+            // Every input of a PSBT in one ceremony (or as few as the batch limit allows).
+            many => wallets.sign_batch(&id, &share, many).await.map_err(|e| e.to_string())?,
         }
-        signatures.push(signature);
+    };
+    let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
+    if requests != input.requests() {
+        return Err("the signed requests are not the ones this device computed; nothing was output".into());
     }
     let artifact = assemble(&input, &signatures).map_err(|e| e.to_string())?;
     let value = json!({"wallet": id, "artifact": artifact});

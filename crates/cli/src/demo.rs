@@ -1,7 +1,7 @@
 //! `tssw demo`: the README's main job. It starts `tssw dev` (enclave, relay, wallet server
 //! on SQLite, encryption proxy) as a child process in a temporary directory and drives it
 //! over loopback with the client SDK, as a wallet app would: one wallet per scheme; an
-//! EIP-1559 transaction, EIP-712 typed data, a Solana transfer and a Taproot key-path spend,
+//! EIP-1559 transaction, EIP-712 typed data, a Solana transfer and a Taproot key-path spend of two inputs (one batch ceremony),
 //! each signed artifact checked by a verifier that is not our code; a backup, a lost device,
 //! recovery on a new one (which refreshes, so the lost share stops signing); the upgrade to
 //! 2-of-3 and a signature by each pair of {device, server, cloud}.
@@ -122,7 +122,7 @@ fn inputs(scheme: Scheme, address: &str, share: &KeyShare) -> Result<Vec<Input>,
             ("EIP-712 typed data", InputKind::Eip712, MAIL.as_bytes().to_vec()),
         ],
         Scheme::Ed25519 => vec![("Solana transfer", InputKind::SolanaTx, solana_transfer(share)?.into_bytes())],
-        Scheme::Bip340 => vec![("Taproot key-path spend", InputKind::Psbt, taproot_psbt(share)?.into_bytes())],
+        Scheme::Bip340 => vec![("Taproot spend of 2 inputs", InputKind::Psbt, taproot_psbt(share)?.into_bytes())],
     })
 }
 
@@ -152,32 +152,35 @@ fn solana_transfer(share: &KeyShare) -> Result<String, String> {
     Ok(BASE64.encode(wire))
 }
 
-/// A PSBT spending one of the wallet's key-path outputs back to itself.
+/// A PSBT spending two of the wallet's key-path outputs back to itself: its two inputs are
+/// signed in one batch ceremony.
 fn taproot_psbt(share: &KeyShare) -> Result<String, String> {
     let secp = bitcoin::secp256k1::Secp256k1::verification_only();
     let internal = share.taproot_internal_key().ok_or("a BIP-340 share without a taproot internal key")?;
     let internal = UntweakedPublicKey::from_slice(&internal).map_err(|e| e.to_string())?;
     let script = ScriptBuf::new_p2tr(&secp, internal, None);
+    let txid = Txid::from_str(&"ab".repeat(32)).map_err(|e| e.to_string())?;
     let tx = Transaction {
         version: bitcoin::transaction::Version::TWO,
         lock_time: bitcoin::absolute::LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint { txid: Txid::from_str(&"ab".repeat(32)).map_err(|e| e.to_string())?, vout: 0 },
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut { value: Amount::from_sat(99_000), script_pubkey: script.clone() }],
+        input: (0..2)
+            .map(|vout| TxIn {
+                previous_output: OutPoint { txid, vout },
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![TxOut { value: Amount::from_sat(199_000), script_pubkey: script.clone() }],
     };
     let mut psbt = Psbt::from_unsigned_tx(tx).map_err(|e| e.to_string())?;
-    let input = psbt.inputs.first_mut().ok_or("no PSBT input")?;
-    input.witness_utxo = Some(TxOut { value: Amount::from_sat(100_000), script_pubkey: script });
-    input.tap_internal_key = Some(internal);
+    for input in &mut psbt.inputs {
+        input.witness_utxo = Some(TxOut { value: Amount::from_sat(100_000), script_pubkey: script.clone() });
+        input.tap_internal_key = Some(internal);
+    }
     Ok(BASE64.encode(psbt.serialize()))
 }
 
-/// Checks a signed artifact with a verifier that shares no code with what made it, and
-/// that the signer is the wallet's address from when it was created.
 fn verify(kind: InputKind, input: &[u8], artifact: &Artifact, address: &str) -> Result<String, String> {
     let same = |found: &str| {
         if found == address { Ok(()) } else { Err(format!("signed by {found}, not the wallet's {address}")) }
@@ -254,23 +257,24 @@ async fn sign_all(
         let result = async {
             let key = share.public_package().wallet_key();
             let input = parse(kind, &bytes, &key, &InputOptions::default()).map_err(|e| e.to_string())?;
-            let mut signatures: Vec<Signature> = Vec::new();
-            for (payload, request) in input.payloads().iter().zip(input.requests()) {
-                let signature = match cloud {
-                    None => {
-                        let (signed, signature) =
-                            signer.sign_with(&wallet.id, share, payload).await.map_err(|e| e.to_string())?;
-                        if &signed != request {
-                            return Err("the enclave signed another request than this device computed".into());
-                        }
-                        signature
+            let signatures: Vec<Signature> = match cloud {
+                Some(cloud) => input
+                    .requests()
+                    .iter()
+                    .map(|r| tssw_client::wallet::sign_without_service(share, cloud, r).map_err(|e| e.to_string()))
+                    .collect::<Result<_, _>>()?,
+                None => {
+                    let signed = match input.payloads() {
+                        [one] => vec![signer.sign_with(&wallet.id, share, one).await.map_err(|e| e.to_string())?],
+                        many => signer.sign_batch(&wallet.id, share, many).await.map_err(|e| e.to_string())?,
+                    };
+                    let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
+                    if requests != input.requests() {
+                        return Err("the enclave signed another request than this device computed".into());
                     }
-                    Some(cloud) => {
-                        tssw_client::wallet::sign_without_service(share, cloud, request).map_err(|e| e.to_string())?
-                    }
-                };
-                signatures.push(signature);
-            }
+                    signatures
+                }
+            };
             let artifact = assemble(&input, &signatures).map_err(|e| e.to_string())?;
             let detail = verify(kind, &bytes, &artifact, &wallet.address)?;
             Ok(Done { detail, artifact: Some(artifact) })
