@@ -118,19 +118,6 @@ pub enum CeremonyOp {
         /// refuses when its own differs.
         expected_digest: Option<[u8; 32]>,
     },
-    /// Signatures over 1..=[`tssw_protocol::max_batch`] chain payloads in one ceremony.
-    SignBatch {
-        /// The wallet's sealed share.
-        share: SealedShare,
-        /// The wallet's current epoch in the host's records.
-        epoch: u64,
-        /// What to sign, in order.
-        payloads: Vec<ChainPayload>,
-        /// The wallet's policy allows [`ChainPayload::RawDigest`].
-        allow_raw_digest: bool,
-        /// If set, the digest the client asked for (`tssw_api::sign_batch_digest`).
-        expected_digest: Option<[u8; 32]>,
-    },
     /// New shares of the same key; comes back sealed at `epoch + 1`.
     Refresh {
         /// The wallet's sealed share.
@@ -149,6 +136,20 @@ pub enum CeremonyOp {
         old_public: Vec<u8>,
         /// The plan.
         plan: ResharePlan,
+    },
+    // Appended, so the earlier variants keep their postcard tags.
+    /// Signatures over 1..=[`tssw_protocol::max_batch`] chain payloads in one ceremony.
+    SignBatch {
+        /// The wallet's sealed share.
+        share: SealedShare,
+        /// The wallet's current epoch in the host's records.
+        epoch: u64,
+        /// What to sign, in order.
+        payloads: Vec<ChainPayload>,
+        /// The wallet's policy allows [`ChainPayload::RawDigest`].
+        allow_raw_digest: bool,
+        /// If set, the digest the client asked for (`tssw_api::sign_batch_digest`).
+        expected_digest: Option<[u8; 32]>,
     },
 }
 
@@ -171,8 +172,6 @@ pub enum Response {
     KeyGenerated(NewShare),
     /// A signing ceremony finished.
     Signed(Signed),
-    /// A batch signing ceremony finished: one per payload, in order.
-    SignedBatch(Vec<Signed>),
     /// A refresh finished (the host marks the share pending until every holder confirms).
     Refreshed(NewShare),
     /// A reshare finished: the enclave's new share, or `None` when it dealt and left.
@@ -189,6 +188,9 @@ pub enum Response {
     Unlocked,
     /// The request failed.
     Error(RemoteError),
+    // Appended, so the earlier variants keep their postcard tags.
+    /// A batch signing ceremony finished: one per payload, in order.
+    SignedBatch(Vec<Signed>),
 }
 
 /// What the enclave is.

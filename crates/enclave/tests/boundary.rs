@@ -127,6 +127,56 @@ async fn sealed_blobs_are_bound_to_wallet_epoch_and_version() {
     tssw_verify::verify(&user_a.public_key(), &request, &sig).unwrap();
 }
 
+/// A batch is checked item by item with the same policy as a single signature, holds to
+/// the scheme's limit, never carries an epoch check, and binds the batch digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_checked_item_by_item() {
+    let world = World::start("batch").await;
+    let a = wallet("wallet-batch");
+    let (user, sealed) = world.dkg(&a, Scheme::Ed25519).await;
+    let pay = solana_payload(user.public_key().as_bytes());
+    let batch = |payloads: Vec<ChainPayload>, allow_raw: bool, expected: Option<[u8; 32]>| CeremonyOp::SignBatch {
+        share: sealed.sealed.clone(),
+        epoch: 1,
+        payloads,
+        allow_raw_digest: allow_raw,
+        expected_digest: expected,
+    };
+    let raw = ChainPayload::RawDigest { digest: [0x5a; 32] };
+    let evm = ChainPayload::EvmPersonalMessage { message: b"hi".to_vec(), derivation_path: None };
+    let check = ChainPayload::EpochCheck { epoch: 1 };
+    assert_eq!(
+        code(&world, &a, batch(vec![pay.clone(), raw.clone()], false, None)).await,
+        ErrorCode::RawDigestDisabled
+    );
+    assert_eq!(code(&world, &a, batch(vec![pay.clone(), evm], false, None)).await, ErrorCode::WrongScheme);
+    assert_eq!(code(&world, &a, batch(vec![pay.clone(), check], false, None)).await, ErrorCode::BadRequest);
+    assert_eq!(code(&world, &a, batch(Vec::new(), false, None)).await, ErrorCode::BadRequest);
+    let over = vec![pay.clone(); tssw_protocol::max_batch(Scheme::Ed25519) + 1];
+    assert_eq!(code(&world, &a, batch(over, false, None)).await, ErrorCode::BadRequest);
+    // The single-signature digest of the first item is not the batch's.
+    let single = pay.sign_request(&user.public_package().wallet_key(), false).unwrap();
+    let digest = tssw_api::sign_digest(&a, &single).unwrap();
+    let both = vec![pay.clone(), raw.clone()];
+    assert_eq!(code(&world, &a, batch(both.clone(), true, Some(digest))).await, ErrorCode::DigestMismatch);
+
+    // The right digest: both items signed, in order, each verified independently.
+    let requests = vec![single, SignRequest::Ed25519 { message: vec![0x5a; 32] }];
+    let digest = tssw_api::sign_batch_digest(&a, &requests).unwrap();
+    let r = requests.clone();
+    let (signatures, response) = world
+        .ceremony(&a, batch(both, true, Some(digest)), (Operation::Sign, Scheme::Ed25519, 2, digest), |id| {
+            tssw_protocol::sign_batch(id, &user, &[p(1), p(2)], r).unwrap()
+        })
+        .await;
+    let Response::SignedBatch(signed) = response else { panic!("not a batch result: {response:?}") };
+    assert_eq!(signed.iter().map(|s| s.request.clone()).collect::<Vec<_>>(), requests);
+    for ((s, request), mine) in signed.iter().zip(&requests).zip(&signatures) {
+        assert_eq!(s.signature, *mine);
+        tssw_verify::verify(&user.public_key(), request, &s.signature).unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attestation_binds_identity_measurement_and_nonce() {
     let world = World::start("attest").await;

@@ -57,6 +57,16 @@ fn make_samples() -> Samples {
             allow_raw_digest: false,
             expected_digest: Some([4; 32]),
         }),
+        begin(CeremonyOp::SignBatch {
+            share: sealed.clone(),
+            epoch: 1,
+            payloads: vec![
+                ChainPayload::SolanaOffchainMessage { message: b"one".to_vec() },
+                ChainPayload::RawDigest { digest: [8; 32] },
+            ],
+            allow_raw_digest: true,
+            expected_digest: None,
+        }),
         begin(CeremonyOp::Refresh { share: sealed.clone(), epoch: 1 }),
         Request::Run {
             ceremony: CeremonyId([5; 32]),

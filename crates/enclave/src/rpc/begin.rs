@@ -50,6 +50,7 @@ pub(super) fn begin(enclave: &Enclave, b: Begin) -> Result<Began, EnclaveError> 
             (Operation::Sign, scheme, threshold, digest, Job::Sign { share, request, signers })
         }
         CeremonyOp::SignBatch { share, epoch, payloads, allow_raw_digest, expected_digest } => {
+            // Bounded before the share is opened; the scheme's own limit once it is.
             if payloads.is_empty() || payloads.len() > MAX_BATCH {
                 return Err(EnclaveError::BadRequest(format!(
                     "a batch signs 1 to {MAX_BATCH} payloads, not {}",
