@@ -104,21 +104,28 @@ export function taprootOutputKey(address) {
 const varint = (n) => (n < 0xfd ? Buffer.from([n]) : Buffer.concat([Buffer.from([0xfd]), Buffer.from([n & 0xff, n >> 8])]));
 const kv = (key, value) => Buffer.concat([varint(key.length), key, varint(value.length), value]);
 
-// PSBT v0 with one input (witness_utxo paying our Taproot key) and one output back to it.
-export function taprootPsbt(address, amount = 100_000, fee = 1_000) {
+// PSBT v0 with `inputs` inputs (each a witness_utxo paying our Taproot key; the wallet signs
+// them in one batch ceremony) and one output back to it.
+export function taprootPsbt(address, amount = 100_000, fee = 1_000, inputs = 2) {
   const key = taprootOutputKey(address);
   const script = Buffer.concat([Buffer.from([0x51, 0x20]), key]);
+  const txid = randomBytes(32);
+  const ins = [];
+  for (let vout = 0; vout < inputs; vout++) ins.push(txid, u32le(vout), varint(0), u32le(0xfffffffd));
   const unsignedTx = Buffer.concat([
     u32le(2),
-    varint(1), randomBytes(32), u32le(0), varint(0), u32le(0xfffffffd),
-    varint(1), u64le(amount - fee), varint(script.length), script,
+    varint(inputs), ...ins,
+    varint(1), u64le(inputs * amount - fee), varint(script.length), script,
     u32le(0),
   ]);
   const witnessUtxo = Buffer.concat([u64le(amount), varint(script.length), script]);
+  // One map per input (its spent output), then the output's empty map.
+  const maps = [];
+  for (let i = 0; i < inputs; i++) maps.push(kv(Buffer.from([0x01]), witnessUtxo), Buffer.from([0x00]));
   return Buffer.concat([
     Buffer.from('70736274ff', 'hex'),
     kv(Buffer.from([0x00]), unsignedTx), Buffer.from([0x00]),
-    kv(Buffer.from([0x01]), witnessUtxo), Buffer.from([0x00]),
+    ...maps,
     Buffer.from([0x00]),
   ]).toString('base64');
 }

@@ -117,6 +117,8 @@ fn check_round(name: &str, round: &Value, addresses: &Value) {
         .iter()
         .map(|o| (unhex(o["script_pubkey"].as_str().unwrap()), o["value_sat"].as_u64().unwrap()))
         .collect();
+    // tests/inputs.mjs spends two outputs: both inputs signed, in one batch ceremony.
+    assert_eq!(spent.len(), 2, "{name}: the PSBT's inputs");
     artifacts::bitcoin_transaction(&tx, &spent).unwrap();
     // The spent output pays the wallet's own key (regtest address from the server's record,
     // whose output key is the same on every network).

@@ -168,9 +168,9 @@ impl WalletCore {
         to_js(&describe_input(&input).map_err(JsError::from)?)
     }
 
-    /// Signs `input` with the enclave, one ceremony per signature, and returns the signed
-    /// artifact in its chain's encoding (checked against the wallet's key before it is
-    /// returned).
+    /// Signs `input` with the enclave — one ceremony, or for several payloads (a PSBT's
+    /// inputs) one batch ceremony per `max_batch` of them — and returns the signed artifact
+    /// in its chain's encoding (checked against the wallet's key before it is returned).
     pub async fn sign(
         &self,
         wallet: String,
@@ -182,13 +182,18 @@ impl WalletCore {
         let share = decode_share(&Zeroizing::new(share))?;
         let input = parse_input(&share, &kind, &input, options)?;
         let device = self.device();
-        let mut signatures: Vec<Signature> = Vec::with_capacity(input.payloads().len());
-        for (payload, expected) in input.payloads().iter().zip(input.requests()) {
-            let (request, signature) = device.sign(&wallet, &share, payload, false).await.map_err(JsError::from)?;
-            if &request != expected {
-                return Err(error("the signed request is not the one this device computed; nothing was output".into()));
+        let mut signed = Vec::with_capacity(input.payloads().len());
+        match input.payloads() {
+            [one] => signed.push(device.sign(&wallet, &share, one, false).await.map_err(JsError::from)?),
+            many => {
+                for chunk in many.chunks(tssw_protocol::max_batch(share.scheme())) {
+                    signed.extend(device.sign_batch(&wallet, &share, chunk, false).await.map_err(JsError::from)?);
+                }
             }
-            signatures.push(signature);
+        }
+        let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
+        if requests != input.requests() {
+            return Err(error("the signed request is not the one this device computed; nothing was output".into()));
         }
         to_js(&assemble(&input, &signatures).map_err(JsError::from)?)
     }
