@@ -103,8 +103,8 @@ pub struct SignWallet {
 }
 
 /// `POST /v1/wallets/{id}/sign-batch`: up to `tssw_protocol::max_batch` payloads (16 ECDSA,
-/// 64 FROST) signed in
-/// one ceremony (the inputs of one PSBT, a dapp's `signAllTransactions`), one signature each.
+/// 64 FROST) signed in one ceremony (the inputs of one PSBT, a dapp's
+/// `signAllTransactions`), one signature each.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignBatch {
