@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use serde_bytes::{ByteBuf, Bytes};
 use zeroize::Zeroize;
 
 use crate::ceremony::{Context, Expect, Inbox, Outgoing, Round, Started, Transition, encode};
@@ -99,12 +100,13 @@ impl<O: Send + 'static> Round<Vec<O>> for Batch<O> {
     }
 }
 
-/// One sender's batch message → the items' payloads, exactly `n` of them.
+/// One sender's batch message → the items' payloads, exactly `n` of them. As byte strings,
+/// not sequences of `u8`: serde would otherwise visit an ECDSA batch's ≈ 890 KB byte by byte.
 fn split(bytes: &[u8], n: usize, from: PartyIndex, round: u8) -> Result<Vec<Vec<u8>>, Error> {
-    match postcard::from_bytes::<Vec<Vec<u8>>>(bytes) {
-        Ok(parts) if parts.len() == n => Ok(parts),
+    match postcard::from_bytes::<Vec<ByteBuf>>(bytes) {
+        Ok(parts) if parts.len() == n => Ok(parts.into_iter().map(ByteBuf::into_vec).collect()),
         Ok(mut parts) => {
-            parts.iter_mut().for_each(Zeroize::zeroize);
+            parts.iter_mut().for_each(|p| p.zeroize());
             Err(Error::MalformedPayload { from, round })
         }
         Err(_) => Err(Error::MalformedPayload { from, round }),
@@ -127,7 +129,14 @@ fn combine(items: Vec<Vec<Outgoing>>) -> Result<Vec<Outgoing>, Error> {
     let combined = if out_of_step {
         Err(Error::Aborted("the batch's signatures address different parties".into()))
     } else {
-        recipients.iter().zip(&parts).map(|(to, p)| Ok(Outgoing { to: *to, payload: encode(p)? })).collect()
+        recipients
+            .iter()
+            .zip(&parts)
+            .map(|(to, p)| {
+                let items: Vec<&Bytes> = p.iter().map(|x| Bytes::new(x)).collect();
+                Ok(Outgoing { to: *to, payload: encode(&items)? })
+            })
+            .collect()
     };
     // Direct payloads can be secret; the combined copy is what leaves.
     parts.iter_mut().flatten().for_each(Zeroize::zeroize);
