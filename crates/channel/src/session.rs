@@ -282,8 +282,7 @@ impl Session {
     }
 
     fn open_inner(&mut self, bytes: &[u8]) -> Result<Opened, ChannelError> {
-        let frame = Frame::decode(bytes)?;
-        let h = frame.header;
+        let (h, body) = Frame::parse(bytes)?;
         if h.ceremony != self.id {
             return Err(ChannelError::WrongCeremony);
         }
@@ -306,7 +305,7 @@ impl Session {
         }
         let plaintext = Zeroizing::new(
             peer.open
-                .decrypt(&Nonce::from(h.id.nonce()), Payload { msg: &frame.body, aad: &h.id.0 })
+                .decrypt(&Nonce::from(h.id.nonce()), Payload { msg: body, aad: &h.id.0 })
                 .map_err(|_| ChannelError::Decrypt { from: h.from })?,
         );
         // From here the frame is authentic: anything wrong is the sender's doing.

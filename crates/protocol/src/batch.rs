@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_bytes::{ByteBuf, Bytes};
 use zeroize::Zeroize;
 
-use crate::ceremony::{Context, Expect, Inbox, Outgoing, Round, Started, Transition, encode};
+use crate::ceremony::{Context, Expect, Inbox, Outgoing, Round, Started, Transition, encode_into};
 use crate::{CeremonyId, Error, PartyIndex, Recipient, Scheme};
 
 /// The most requests one batch signs, of any scheme ([`max_batch`] is per scheme).
@@ -134,7 +134,9 @@ fn combine(items: Vec<Vec<Outgoing>>) -> Result<Vec<Outgoing>, Error> {
             .zip(&parts)
             .map(|(to, p)| {
                 let items: Vec<&Bytes> = p.iter().map(|x| Bytes::new(x)).collect();
-                Ok(Outgoing { to: *to, payload: encode(&items)? })
+                // Each item's length varint is at most 10 bytes, as is the count's.
+                let size = p.iter().map(|x| x.len() + 10).sum::<usize>() + 10;
+                Ok(Outgoing { to: *to, payload: encode_into(&items, Vec::with_capacity(size))? })
             })
             .collect()
     };

@@ -70,7 +70,12 @@ impl Outgoing {
 }
 
 pub(crate) fn encode<T: serde::Serialize>(msg: &T) -> Result<Vec<u8>, Error> {
-    postcard::to_stdvec(msg).map_err(|_| Error::Aborted("could not encode an outgoing message".into()))
+    encode_into(msg, Vec::new())
+}
+
+/// [`encode`] into `buf`, for a caller that knows the size: no regrowing.
+pub(crate) fn encode_into<T: serde::Serialize>(msg: &T, buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+    postcard::to_io(msg, buf).map_err(|_| Error::Aborted("could not encode an outgoing message".into()))
 }
 
 /// Which messages a round needs before it can finish.
@@ -247,7 +252,7 @@ impl<O> Ceremony<O> {
             State::Finished => return Err(Error::Finished),
             State::Running(_) => {}
         }
-        self.accept(&msg)?;
+        self.accept(msg)?;
         match self.advance() {
             Ok(step) => Ok(step),
             Err(e) => Err(self.fail(e)),
@@ -263,7 +268,7 @@ impl<O> Ceremony<O> {
     }
 
     /// Checks the header and files the payload under (round, sender, kind).
-    fn accept(&mut self, msg: &Message) -> Result<(), Error> {
+    fn accept(&mut self, mut msg: Message) -> Result<(), Error> {
         if msg.ceremony != self.ctx.id || msg.scheme != self.ctx.scheme {
             return Err(Error::WrongCeremony);
         }
@@ -295,7 +300,7 @@ impl<O> Ceremony<O> {
             return Err(self.fail(Error::Unexpected { from, round: msg.round }));
         }
         self.seen.insert(key, digest);
-        self.pending.insert(key, msg.payload.clone());
+        self.pending.insert(key, std::mem::take(&mut msg.payload));
         Ok(())
     }
 

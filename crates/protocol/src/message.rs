@@ -56,6 +56,9 @@ struct Wire<'a> {
     payload: &'a [u8],
 }
 
+/// An upper bound on [`Wire`]'s encoding besides the payload: 1 + 1 + 32 + 1 + 3 + 3 + 10.
+const HEADER_MAX: usize = 51;
+
 impl Message {
     /// The ceremony this message belongs to.
     pub fn ceremony(&self) -> CeremonyId {
@@ -103,9 +106,10 @@ impl Message {
             },
             payload: &self.payload,
         };
-        // Serializing into a Vec cannot fail for this plain struct; an empty message would be
-        // rejected by every decoder, so it is a safe fallback.
-        postcard::to_stdvec(&wire).unwrap_or_default()
+        // Sized up front: an ECDSA batch's message is ≈ 900 KB, and growing to it copies it
+        // over and over. Serializing into a Vec cannot fail for this plain struct; an empty
+        // message would be rejected by every decoder, so it is a safe fallback.
+        postcard::to_io(&wire, Vec::with_capacity(HEADER_MAX + self.payload.len())).unwrap_or_default()
     }
 
     /// Decodes untrusted bytes: bounded, never panics, rejects trailing bytes.

@@ -567,10 +567,9 @@ async fn handle_client<M: Mailbox>(shared: &Shared<M>, grant: &Grant, bytes: &[u
         },
         ClientMessage::Frame(bytes) => {
             // Only the public header is read; the body stays opaque ciphertext.
-            let Ok(frame) = Frame::decode(bytes) else {
+            let Ok((h, _)) = Frame::parse(bytes) else {
                 return Handled::End((close::BAD_MESSAGE, "malformed frame"));
             };
-            let h = frame.header;
             if h.ceremony.0 != grant.ceremony {
                 return Handled::End((close::FORBIDDEN_FRAME, "frame for another ceremony"));
             }
