@@ -266,11 +266,8 @@ pub(crate) async fn sign(args: &SignArgs) -> Result<(), String> {
         .map_err(|e| format!("the {} input was refused: {e}", kind.name()))?;
     let signed = {
         let _p = Progress::start("signing with the enclave", args.wallet.common.json);
-        match input.payloads() {
-            [one] => vec![wallets.sign_with(&id, &share, one).await.map_err(|e| e.to_string())?],
-            // Every input of a PSBT in one ceremony (or as few as the batch limit allows).
-            many => wallets.sign_batch(&id, &share, many).await.map_err(|e| e.to_string())?,
-        }
+        // Every input of a PSBT in one ceremony (or as few as the batch limit allows).
+        wallets.sign_all(&id, &share, input.payloads()).await.map_err(|e| e.to_string())?
     };
     let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
     if requests != input.requests() {

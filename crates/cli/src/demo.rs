@@ -264,10 +264,8 @@ async fn sign_all(
                     .map(|r| tssw_client::wallet::sign_without_service(share, cloud, r).map_err(|e| e.to_string()))
                     .collect::<Result<_, _>>()?,
                 None => {
-                    let signed = match input.payloads() {
-                        [one] => vec![signer.sign_with(&wallet.id, share, one).await.map_err(|e| e.to_string())?],
-                        many => signer.sign_batch(&wallet.id, share, many).await.map_err(|e| e.to_string())?,
-                    };
+                    let signed =
+                        signer.sign_all(&wallet.id, share, input.payloads()).await.map_err(|e| e.to_string())?;
                     let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
                     if requests != input.requests() {
                         return Err("the enclave signed another request than this device computed".into());

@@ -239,7 +239,7 @@ async fn sign_psbt_in_one_batch(wallets: &Wallets, id: &str, share: &KeyShare, n
     let bytes = BASE64.encode(psbt(key, nonce, 3).serialize()).into_bytes();
     let input = parse(InputKind::Psbt, &bytes, key, &InputOptions::default()).unwrap();
     assert_eq!(input.payloads().len(), 3);
-    let signed = wallets.sign_batch(id, share, input.payloads()).await.unwrap();
+    let signed = wallets.sign_all(id, share, input.payloads()).await.unwrap();
     let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
     assert_eq!(requests, input.requests(), "the batch signed other requests");
     let artifact = assemble(&input, &signatures).unwrap();

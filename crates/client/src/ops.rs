@@ -117,6 +117,26 @@ impl Device<'_> {
         Ok((request, signature))
     }
 
+    /// Signs every payload of `payloads`: one alone in an ordinary ceremony, several in as
+    /// few batch ceremonies as the scheme's `max_batch` allows. Returns what was signed and
+    /// the signature, in payload order.
+    pub async fn sign_all(
+        &self,
+        wallet: &str,
+        share: &KeyShare,
+        payloads: &[ChainPayload],
+        allow_raw_digest: bool,
+    ) -> Result<Vec<(SignRequest, Signature)>, CeremonyError> {
+        if let [one] = payloads {
+            return Ok(vec![self.sign(wallet, share, one, allow_raw_digest).await?]);
+        }
+        let mut signed = Vec::with_capacity(payloads.len());
+        for chunk in payloads.chunks(tssw_protocol::max_batch(share.scheme())) {
+            signed.extend(self.sign_batch(wallet, share, chunk, allow_raw_digest).await?);
+        }
+        Ok(signed)
+    }
+
     /// Signs every payload of `payloads` (1..=`max_batch`) in one ceremony; returns what
     /// was signed and the signature, in payload order. The setup binds every request.
     pub async fn sign_batch(

@@ -150,6 +150,13 @@ async fn batches_sign_every_payload_and_bad_batches_are_refused() {
         let over: Vec<ChainPayload> = (0..=max).map(|i| numbered(scheme, i)).collect();
         let err = d.sign_batch(&wallet, &share, &over, raw).await.unwrap_err().to_string();
         assert!(err.contains(&format!("signs 1 to {max} payloads")), "{scheme}: {err}");
+        // sign_all splits what one batch cannot hold.
+        let signed = d.sign_all(&wallet, &share, &over, raw).await.unwrap();
+        assert_eq!(signed.len(), over.len(), "{scheme}");
+        for (payload, (request, signature)) in over.iter().zip(&signed) {
+            assert_eq!(*request, payload.sign_request(&share.public_package().wallet_key(), raw).unwrap());
+            tssw_verify::verify(&share.public_key(), request, signature).unwrap();
+        }
         // The batch still signs after the refusals.
         sign_and_verify(&d, &wallet, &share).await;
 

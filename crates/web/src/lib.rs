@@ -181,16 +181,7 @@ impl WalletCore {
     ) -> Result<JsValue, JsError> {
         let share = decode_share(&Zeroizing::new(share))?;
         let input = parse_input(&share, &kind, &input, options)?;
-        let device = self.device();
-        let mut signed = Vec::with_capacity(input.payloads().len());
-        match input.payloads() {
-            [one] => signed.push(device.sign(&wallet, &share, one, false).await.map_err(JsError::from)?),
-            many => {
-                for chunk in many.chunks(tssw_protocol::max_batch(share.scheme())) {
-                    signed.extend(device.sign_batch(&wallet, &share, chunk, false).await.map_err(JsError::from)?);
-                }
-            }
-        }
+        let signed = self.device().sign_all(&wallet, &share, input.payloads(), false).await.map_err(JsError::from)?;
         let (requests, signatures): (Vec<_>, Vec<Signature>) = signed.into_iter().unzip();
         if requests != input.requests() {
             return Err(error("the signed request is not the one this device computed; nothing was output".into()));

@@ -195,21 +195,17 @@ impl Wallets {
         Ok(self.device().sign(wallet, share, payload, allow_raw).await?)
     }
 
-    /// Signs several payloads with `share` (this device's, from [`Wallets::share`], or the
-    /// cloud share) and the enclave in one ceremony; returns what was signed and each
-    /// signature, in payload order. More than the scheme's `max_batch` go in several.
-    pub async fn sign_batch(
+    /// Signs every payload with `share` (this device's, from [`Wallets::share`], or the
+    /// cloud share) and the enclave, batched as [`Device::sign_all`] does; returns what was
+    /// signed and each signature, in payload order.
+    pub async fn sign_all(
         &self,
         wallet: &str,
         share: &KeyShare,
         payloads: &[ChainPayload],
     ) -> Result<Vec<(SignRequest, Signature)>, WalletError> {
         let allow_raw = payloads.iter().any(|p| matches!(p, ChainPayload::RawDigest { .. }));
-        let mut signed = Vec::with_capacity(payloads.len());
-        for chunk in payloads.chunks(tssw_protocol::max_batch(share.scheme())) {
-            signed.extend(self.device().sign_batch(wallet, share, chunk, allow_raw).await?);
-        }
-        Ok(signed)
+        Ok(self.device().sign_all(wallet, share, payloads, allow_raw).await?)
     }
 
     /// 2-of-3 → 2-of-2: the cloud share is dropped (the device and the enclave deal; the
