@@ -70,9 +70,9 @@ pub struct Session {
     me: PartyIndex,
     identity: IdentityKey,
     peers: BTreeMap<PartyIndex, Peer>,
-    /// Plaintext digest sealed under each id, so an id (an AEAD nonce) never carries two
-    /// different plaintexts.
-    sent: BTreeMap<MessageId, [u8; 32]>,
+    /// The AEAD tags sealed under each id, one per recipient, so an id (an AEAD nonce)
+    /// never carries two different plaintexts out (see `seal`).
+    sent: BTreeMap<MessageId, Vec<[u8; TAG_LEN]>>,
     /// The AEAD tag of the frame opened under each id, to drop duplicates and catch a peer
     /// that equivocates under one id (see `open_inner`).
     seen: BTreeMap<MessageId, [u8; TAG_LEN]>,
@@ -220,21 +220,9 @@ impl Session {
         };
         let id = MessageId::compute(self.id, msg.round(), self.me, to);
         let encoded = Zeroizing::new(msg.encode());
-        let digest: [u8; 32] = Sha256::digest(encoded.as_slice()).into();
-        // ChaCha20-Poly1305 loses confidentiality and authenticity if one key encrypts two
-        // plaintexts under one nonce. The nonce comes from the message id, and each
-        // direction key serves one sender → one receiver in one ceremony and one setup; the
-        // id is unique per (round, receiver or broadcast), the protocol sends one message
-        // per such slot, and this check refuses a second, different plaintext for a slot.
-        // Deterministic nonces also make a resend byte-identical, so duplicates are cheap
-        // to drop. 96 of the id's 256 bits keep distinct ids' nonces distinct with
-        // overwhelming probability for the few hundred ids a ceremony has.
-        match self.sent.get(&id) {
-            Some(prev) if *prev != digest => return Err(ChannelError::Misuse("a different message under a used id")),
-            _ => {}
-        }
         let plaintext = match to {
             None => {
+                let digest: [u8; 32] = Sha256::digest(encoded.as_slice()).into();
                 let signature = self.identity.sign(BROADCAST_DOMAIN, &[&id.0, &digest]);
                 let mut p = Zeroizing::new(Vec::with_capacity(SIGNATURE_LEN + encoded.len()));
                 p.extend_from_slice(&signature);
@@ -244,12 +232,14 @@ impl Session {
             Some(_) => encoded,
         };
         let mut out = Vec::with_capacity(targets.len());
+        let mut tags = Vec::with_capacity(targets.len());
         for target in targets {
             let peer = self.peers.get(&target).ok_or(ChannelError::Misuse("recipient is not a counterparty"))?;
             let body = peer
                 .seal
                 .encrypt(&Nonce::from(id.nonce()), Payload { msg: &plaintext, aad: &id.0 })
                 .map_err(|_| ChannelError::Misuse("encryption failed"))?;
+            tags.push(*body.last_chunk().ok_or(ChannelError::Misuse("encryption failed"))?);
             let header = FrameHeader {
                 ceremony: self.id,
                 round: msg.round(),
@@ -260,7 +250,25 @@ impl Session {
             };
             out.push(Outbound { to: target, bytes: Frame { header, body }.encode() });
         }
-        self.sent.insert(id, digest);
+        // ChaCha20-Poly1305 loses confidentiality and authenticity if one key encrypts two
+        // plaintexts under one nonce and both ciphertexts are seen. The nonce comes from the
+        // message id, and each direction key serves one sender → one receiver in one
+        // ceremony and one setup; the id is unique per (round, receiver or broadcast), the
+        // protocol sends one message per such slot, and this check keeps a second, different
+        // plaintext for a slot from leaving: sealing is deterministic (Ed25519 signatures
+        // too), so the same message gives the same tags, and another message other tags but
+        // with the chance of a Poly1305 forgery (≈ 2^-100 for these sizes). The refused
+        // frames are dropped here, unsent. Deterministic nonces also make a
+        // resend byte-identical, so duplicates are cheap to drop. 96 of the id's 256 bits
+        // keep distinct ids' nonces distinct with overwhelming probability for the few
+        // hundred ids a ceremony has.
+        match self.sent.get(&id) {
+            Some(prev) if *prev != tags => return Err(ChannelError::Misuse("a different message under a used id")),
+            Some(_) => {}
+            None => {
+                self.sent.insert(id, tags);
+            }
+        }
         Ok(out)
     }
 
