@@ -62,6 +62,11 @@ struct Peer {
 /// The Poly1305 tag that ends every frame body.
 const TAG_LEN: usize = 16;
 
+/// The tag of a frame body, if it is long enough to have one.
+fn tag_of(body: &[u8]) -> Option<[u8; TAG_LEN]> {
+    body.last_chunk().copied()
+}
+
 /// One party's channel for one ceremony: seals outgoing protocol messages into frames and
 /// opens incoming frames. No I/O; the caller moves the bytes.
 pub struct Session {
@@ -239,7 +244,7 @@ impl Session {
                 .seal
                 .encrypt(&Nonce::from(id.nonce()), Payload { msg: &plaintext, aad: &id.0 })
                 .map_err(|_| ChannelError::Misuse("encryption failed"))?;
-            tags.push(*body.last_chunk().ok_or(ChannelError::Misuse("encryption failed"))?);
+            tags.push(tag_of(&body).ok_or(ChannelError::Misuse("encryption failed"))?);
             let header = FrameHeader {
                 ceremony: self.id,
                 round: msg.round(),
@@ -258,17 +263,14 @@ impl Session {
         // plaintext for a slot from leaving: sealing is deterministic (Ed25519 signatures
         // too), so the same message gives the same tags, and another message other tags but
         // with the chance of a Poly1305 forgery (≈ 2^-100 for these sizes). The refused
-        // frames are dropped here, unsent. Deterministic nonces also make a
-        // resend byte-identical, so duplicates are cheap to drop. 96 of the id's 256 bits
-        // keep distinct ids' nonces distinct with overwhelming probability for the few
-        // hundred ids a ceremony has.
-        match self.sent.get(&id) {
-            Some(prev) if *prev != tags => return Err(ChannelError::Misuse("a different message under a used id")),
-            Some(_) => {}
-            None => {
-                self.sent.insert(id, tags);
-            }
+        // frames are dropped here, unsent. Deterministic nonces also make a resend
+        // byte-identical, so duplicates are cheap to drop. 96 of the id's 256 bits keep
+        // distinct ids' nonces distinct with overwhelming probability for the few hundred
+        // ids a ceremony has.
+        if self.sent.get(&id).is_some_and(|prev| *prev != tags) {
+            return Err(ChannelError::Misuse("a different message under a used id"));
         }
+        self.sent.insert(id, tags);
         Ok(out)
     }
 
@@ -311,7 +313,7 @@ impl Session {
         // but another body is dropped unopened with the duplicates: a relay cannot forge
         // one that opens, and a peer that crafts a tag collision gains nothing — the first
         // message stands. Keying on the tag spares hashing each (up to 1 MB) frame twice.
-        let tag: [u8; TAG_LEN] = *body.last_chunk().ok_or(ChannelError::Decrypt { from: h.from })?;
+        let tag = tag_of(body).ok_or(ChannelError::Decrypt { from: h.from })?;
         let previous = self.seen.get(&h.id);
         if previous == Some(&tag) {
             return Ok(Opened::Duplicate);
