@@ -30,7 +30,7 @@ pub struct Attested {
 }
 
 /// Why taking part failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CeremonyError {
     /// The server refused or failed.

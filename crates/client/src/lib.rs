@@ -8,6 +8,8 @@
 //! - [`api`]: the wallet server's HTTP API, typed ([`ApiClient`]).
 //! - [`ceremony`]: attestation and setup checks, then the device's parties over the relay.
 //! - [`ops`]: wallet operations (create, sign, refresh, reshare, confirm), one ceremony each.
+//! - [`queue`] (native): [`SignQueue`], concurrent signing requests on one wallet coalesced
+//!   into batch ceremonies while the wallet is busy.
 //! - [`wallet`]: [`Wallets`], those operations with the keystore and the two-phase epoch
 //!   rules, and [`Wallets::reconcile`] after a crash.
 //! - [`input`]: what wallets hand over (JSON transaction requests, typed data, messages,
@@ -34,6 +36,8 @@ pub mod digest;
 pub mod input;
 pub mod keystore;
 pub mod ops;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod queue;
 #[cfg(target_arch = "wasm32")]
 pub mod relay_web;
 pub mod server_backup;
@@ -51,6 +55,8 @@ pub use keystore::KeystoreError;
 #[cfg(unix)]
 pub use keystore::{EpochState, Keystore};
 pub use ops::{Device, Holding};
+#[cfg(not(target_arch = "wasm32"))]
+pub use queue::SignQueue;
 pub use trust::TrustConfig;
 #[cfg(unix)]
 pub use wallet::{Reconciled, WalletError, Wallets};

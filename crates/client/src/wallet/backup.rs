@@ -255,8 +255,9 @@ pub fn sign_without_service(
 }
 
 impl Wallets {
-    /// The device as the SDK's single-ceremony operations see it.
-    pub(super) fn device(&self) -> Device<'_> {
+    /// The device as the SDK's single-ceremony operations see it (and as a [`crate::SignQueue`]
+    /// signs through it).
+    pub fn device(&self) -> Device<'_> {
         Device { api: &self.api, identity: &self.identity, enclave: self.enclave.clone(), stall: self.stall }
     }
 }

@@ -28,6 +28,7 @@ use crate::ceremony::{Attested, CeremonyError, TrustPolicy, attest};
 use crate::keystore::format::WalletMeta;
 use crate::keystore::{Keystore, KeystoreError};
 use crate::ops::{Device, Holding};
+use crate::queue::SignQueue;
 
 mod backup;
 
@@ -189,6 +190,15 @@ impl Wallets {
         let allow_raw = matches!(payload, ChainPayload::RawDigest { .. });
         let (request, signature) = self.device().sign(wallet, &share, payload, allow_raw).await?;
         Ok((share, request, signature))
+    }
+
+    /// A queue for signing many payloads with `wallet` from several tasks at once: requests
+    /// that arrive while the wallet is busy share batch ceremonies ([`SignQueue`]); sign
+    /// through it with [`Wallets::device`]. It holds today's active share: make a new one
+    /// after a refresh, reshare or recovery (the server refuses a retired epoch).
+    pub async fn sign_queue(&mut self, wallet: &str, allow_raw_digest: bool) -> Result<SignQueue, WalletError> {
+        let share = self.share(wallet).await?;
+        Ok(SignQueue::new(wallet, share, allow_raw_digest, SignQueue::CEREMONIES))
     }
 
     /// Refreshes the wallet's shares (same key, next epoch); returns the new epoch.

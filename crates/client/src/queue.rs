@@ -1,0 +1,300 @@
+//! Concurrent signing with one wallet share, coalesced: requests that arrive while the
+//! wallet's ceremonies are busy wait here and go together in the next batch ceremony.
+//!
+//! Why: a ceremony has a fixed cost (the HTTP request, the signed setup and its checks, the
+//! relay sessions, the server's rows) that is several times a FROST signature's compute and
+//! about half an ECDSA one's (BENCHMARKS.md). A service that signs many payloads at once with
+//! one wallet (a payment processor, an exchange's hot wallet) would pay it per payload. Here
+//! queued payloads share it, as concurrent transactions share a database's group commit: an
+//! idle queue signs a lone payload at once in an ordinary ceremony (no added latency), a busy
+//! one batches what arrived while it was busy, up to the scheme's `max_batch`.
+//!
+//! Nothing about what is signed changes: the enclave parses and checks every payload of a
+//! batch against the wallet's policy, and the setup binds each request in order. Each caller
+//! gets what [`Device::sign`] would have given it: its own request and signature, or an
+//! error. A batch refused for one payload's sake (the device cannot build its request, or the
+//! server answers 400 or 403) is signed again one payload per ceremony, so that only the
+//! faulty payload's caller sees the refusal; any other failure (relay, enclave, protocol)
+//! reaches every caller in the batch, as it would have reached each of them alone.
+//!
+//! There is no background task: a caller that gets one of the queue's ceremony slots runs
+//! one batch from the head of the queue, then goes back to waiting for its own answer. If a
+//! caller is dropped while it runs a batch, the other callers in it are told and queue their
+//! payloads again, for a new ceremony (a ceremony is never resumed or re-run).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Semaphore, oneshot};
+use tssw_api::ChainPayload;
+use tssw_protocol::{KeyShare, SignRequest, Signature};
+
+use crate::api::ApiError;
+use crate::ceremony::CeremonyError;
+use crate::ops::Device;
+
+/// What one caller gets back.
+type Signed = Result<(SignRequest, Signature), CeremonyError>;
+
+/// The payloads waiting, and how many are in ceremonies now.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiting>,
+    signing: usize,
+}
+
+/// One caller's payload, and where its answer goes.
+struct Waiting {
+    payload: ChainPayload,
+    answer: oneshot::Sender<Signed>,
+}
+
+/// Signing requests for one wallet share, coalesced into as few ceremonies as the load
+/// allows. Share it (e.g. in an `Arc`) between the tasks that sign with the wallet.
+pub struct SignQueue {
+    wallet: String,
+    share: KeyShare,
+    allow_raw_digest: bool,
+    max_batch: usize,
+    ceremonies_at_once: usize,
+    slots: Semaphore,
+    // A std mutex: every critical section is a push, a drain or a count, never held
+    // across an await.
+    queue: Mutex<Queue>,
+    ceremonies: AtomicUsize,
+}
+
+impl std::fmt::Debug for SignQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The share is a secret: name the wallet and the settings only.
+        f.debug_struct("SignQueue")
+            .field("wallet", &self.wallet)
+            .field("scheme", &self.share.scheme())
+            .field("max_batch", &self.max_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignQueue {
+    /// Ceremonies at once that keep one wallet busy: one batch fills while the other signs.
+    pub const CEREMONIES: usize = 2;
+
+    /// A queue for `wallet` signing with `share`, running at most `ceremonies` ceremonies at
+    /// once (at least 1; [`SignQueue::CEREMONIES`] keeps the wallet busy). Each counts against the server's per-account ceremony limit.
+    pub fn new(wallet: impl Into<String>, share: KeyShare, allow_raw_digest: bool, ceremonies: usize) -> SignQueue {
+        SignQueue {
+            wallet: wallet.into(),
+            max_batch: tssw_protocol::max_batch(share.scheme()),
+            share,
+            allow_raw_digest,
+            ceremonies_at_once: ceremonies.max(1),
+            slots: Semaphore::new(ceremonies.max(1)),
+            queue: Mutex::new(Queue::default()),
+            ceremonies: AtomicUsize::new(0),
+        }
+    }
+
+    /// The share this queue signs with.
+    pub fn share(&self) -> &KeyShare {
+        &self.share
+    }
+
+    /// How many ceremonies this queue has started (for load figures: signatures per
+    /// ceremony).
+    pub fn ceremonies(&self) -> usize {
+        self.ceremonies.load(Ordering::Relaxed)
+    }
+
+    /// Signs `payload` through `device`, alone or in a batch with other callers' payloads;
+    /// returns what was signed and the signature, as [`Device::sign`] does.
+    pub async fn sign(&self, device: &Device<'_>, payload: &ChainPayload) -> Signed {
+        'asked: loop {
+            let (answer, mut answered) = oneshot::channel();
+            self.lock().waiting.push_back(Waiting { payload: payload.clone(), answer });
+            loop {
+                tokio::select! {
+                    biased;
+                    signed = &mut answered => match signed {
+                        Ok(signed) => return signed,
+                        // The caller running our batch was dropped: ask again.
+                        Err(_) => continue 'asked,
+                    },
+                    slot = self.slots.acquire() => {
+                        let Ok(slot) = slot else {
+                            return Err(CeremonyError::Start("the signing queue was closed".into()));
+                        };
+                        // Callers woken with the answers of the ceremony that freed this slot
+                        // queue their next payloads now: let them, so they join this batch
+                        // instead of each starting a ceremony of its own.
+                        tokio::task::yield_now().await;
+                        let batch = self.take();
+                        if batch.items.is_empty() {
+                            // Another caller took ours into its batch: wait for that one.
+                            drop(slot);
+                            match answered.await {
+                                Ok(signed) => return signed,
+                                Err(_) => continue 'asked,
+                            }
+                        }
+                        self.run(device, batch).await;
+                        drop(slot);
+                    }
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic elsewhere while holding the lock cannot leave the queue half-changed
+        // (pushes and drains only), so a poisoned lock is still a good queue.
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Payloads from the head of the queue whose callers still wait: up to an even share,
+    /// per ceremony slot, of all the payloads waiting or being signed (and `max_batch`).
+    /// Counting those being signed is what evens the batches out: a slot that took only the
+    /// payloads waiting would take back, ceremony after ceremony, just the callers its last
+    /// batch answered, and a wallet that started with one lone payload in one slot and the
+    /// rest in the other would keep that split.
+    fn take(&self) -> Batch<'_> {
+        let mut queue = self.lock();
+        let share = (queue.waiting.len() + queue.signing).div_ceil(self.ceremonies_at_once).clamp(1, self.max_batch);
+        let mut items = Vec::new();
+        while items.len() < share {
+            let Some(w) = queue.waiting.pop_front() else { break };
+            if !w.answer.is_closed() {
+                items.push(w);
+            }
+        }
+        queue.signing += items.len();
+        Batch { counted: items.len(), items, queue: self }
+    }
+
+    async fn run(&self, device: &Device<'_>, mut batch: Batch<'_>) {
+        let batch = std::mem::take(&mut batch.items);
+        let payloads: Vec<ChainPayload> = batch.iter().map(|w| w.payload.clone()).collect();
+        self.ceremonies.fetch_add(1, Ordering::Relaxed);
+        let signed = if let [one] = payloads.as_slice() {
+            self.sign_one(device, one).await.map(|s| vec![s])
+        } else {
+            device.sign_batch(&self.wallet, &self.share, &payloads, self.allow_raw_digest).await
+        };
+        match signed {
+            Ok(signed) => {
+                for (w, s) in batch.into_iter().zip(signed) {
+                    let _ = w.answer.send(Ok(s));
+                }
+            }
+            Err(e) if batch.len() > 1 && one_payloads_fault(&e) => {
+                for w in batch {
+                    self.ceremonies.fetch_add(1, Ordering::Relaxed);
+                    let _ = w.answer.send(self.sign_one(device, &w.payload).await);
+                }
+            }
+            Err(e) => {
+                for w in batch {
+                    let _ = w.answer.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    async fn sign_one(&self, device: &Device<'_>, payload: &ChainPayload) -> Signed {
+        device.sign(&self.wallet, &self.share, payload, self.allow_raw_digest).await
+    }
+}
+
+/// Whether a batch may have failed for one payload's sake rather than for all of them.
+fn one_payloads_fault(e: &CeremonyError) -> bool {
+    match e {
+        CeremonyError::Start(_) => true,
+        CeremonyError::Api(ApiError::Refused { status, .. }) => matches!(status, 400 | 403),
+        _ => false,
+    }
+}
+
+/// Payloads taken from the queue for one ceremony; they count as being signed until it is
+/// dropped, when the ceremony has ended or its caller was dropped.
+struct Batch<'a> {
+    items: Vec<Waiting>,
+    counted: usize,
+    queue: &'a SignQueue,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        self.queue.lock().signing -= self.counted;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use tssw_protocol::Scheme;
+
+    fn queue(ceremonies: usize) -> SignQueue {
+        let share = tssw_protocol::testing::dkg(Scheme::Ed25519, 2, 2).unwrap().remove(0);
+        SignQueue::new("w", share, false, ceremonies)
+    }
+
+    /// Queues `n` payloads; the receivers keep their callers "waiting".
+    fn push(q: &SignQueue, n: usize) -> Vec<oneshot::Receiver<Signed>> {
+        (0..n)
+            .map(|i| {
+                let (answer, answered) = oneshot::channel();
+                let payload = ChainPayload::SolanaOffchainMessage { message: vec![i as u8] };
+                q.lock().waiting.push_back(Waiting { payload, answer });
+                answered
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_payload_is_taken_at_once_and_batches_even_out() {
+        let q = queue(2);
+        let _first = push(&q, 1);
+        let lone = q.take();
+        assert_eq!(lone.items.len(), 1);
+        // 63 more arrive while it signs: this slot takes half of all 64, not all 63 …
+        let _more = push(&q, 63);
+        let half = q.take();
+        assert_eq!(half.items.len(), 32);
+        // … and when the lone one ends, its slot takes the rest (31 waiting, 32 signing).
+        drop(lone);
+        let rest = q.take();
+        assert_eq!(rest.items.len(), 31);
+        drop((half, rest));
+        assert_eq!(q.lock().signing, 0);
+        // Never more than the scheme's batch.
+        let _many = push(&q, 200);
+        assert_eq!(q.take().items.len(), tssw_protocol::max_batch(Scheme::Ed25519));
+    }
+
+    #[test]
+    fn payloads_of_callers_that_left_are_not_signed() {
+        let q = queue(1);
+        let mut waiting = push(&q, 3);
+        drop(waiting.remove(1));
+        let batch = q.take();
+        let messages: Vec<_> = batch.items.iter().map(|w| w.payload.clone()).collect();
+        assert_eq!(messages, [0u8, 2].map(|i| ChainPayload::SolanaOffchainMessage { message: vec![i] }).to_vec());
+        assert_eq!(q.lock().signing, 2);
+    }
+
+    #[test]
+    fn only_refusals_of_a_payload_split_a_batch() {
+        let refused = |status| CeremonyError::Api(ApiError::Refused { status, code: "x".into(), message: "x".into() });
+        assert!(one_payloads_fault(&CeremonyError::Start("bad payload".into())));
+        assert!(one_payloads_fault(&refused(400)));
+        assert!(one_payloads_fault(&refused(403)));
+        // Over a limit, a stale epoch, a server fault: the same for every payload.
+        for status in [409, 429, 500, 503] {
+            assert!(!one_payloads_fault(&refused(status)), "{status}");
+        }
+        assert!(!one_payloads_fault(&CeremonyError::Relay("lost".into())));
+        assert!(!one_payloads_fault(&CeremonyError::Protocol("stalled".into())));
+    }
+}
