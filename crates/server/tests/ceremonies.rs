@@ -9,7 +9,7 @@ use common::{Db, STALL, Service, User};
 use sha2::{Digest, Sha256};
 use tssw_api::ChainPayload;
 use tssw_api::http::{Holder, PayloadJson, ReshareMember, SignBatch, WalletPolicy};
-use tssw_client::{Device, Holding};
+use tssw_client::{Device, Holding, SignQueue};
 use tssw_protocol::{KeyShare, Scheme, max_batch};
 
 fn device(user: &User) -> Device<'_> {
@@ -194,6 +194,60 @@ async fn batches_sign_every_payload_and_bad_batches_are_refused() {
     };
     let err = user.api.sign_batch(&wallet, &body).await.unwrap_err();
     assert!(err.to_string().contains("digest"), "{err}");
+}
+
+/// Sign ceremonies the server started for `wallet`, by its audit log.
+async fn sign_ceremonies(service: &Service, wallet: &str) -> usize {
+    let entries = service.db.store.audit_entries(None).await.unwrap();
+    let wallet = format!("wallet {wallet} ");
+    entries
+        .iter()
+        .filter(|e| e.kind == "ceremony.started" && e.detail.starts_with("sign") && e.detail.contains(&wallet))
+        .count()
+}
+
+/// Concurrent single-payload requests through a `SignQueue` share ceremonies: each caller
+/// gets its own request and signature (checked by tssw-verify), and the server's audit log
+/// counts fewer sign ceremonies than payloads. A payload the server refuses (a raw digest,
+/// which these wallets do not allow) fails its own caller only; the rest of its batch signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_queue_coalesces_concurrent_requests() {
+    let service = Service::start(Db::sqlite().await).await;
+    let user = service.user("erin").await;
+    let d = device(&user);
+    for scheme in [Scheme::Ecdsa, Scheme::Ed25519] {
+        let (wallet, share) = create(&d, scheme).await;
+        let key = share.public_package().wallet_key();
+        // Raw digests are allowed on the device's side, so it is the server that refuses one.
+        let queue = SignQueue::new(&wallet, share.clone(), true, SignQueue::CEREMONIES);
+        let n = max_batch(scheme) + 8;
+        let payloads: Vec<ChainPayload> = (0..n).map(|i| numbered(scheme, i)).collect();
+        let before = sign_ceremonies(&service, &wallet).await;
+        let signed = futures_util::future::join_all(payloads.iter().map(|p| queue.sign(&d, p))).await;
+        for (payload, signed) in payloads.iter().zip(signed) {
+            let (request, signature) = signed.unwrap();
+            assert_eq!(request, payload.sign_request(&key, true).unwrap(), "{scheme}");
+            tssw_verify::verify(&share.public_key(), &request, &signature).unwrap();
+        }
+        let ran = sign_ceremonies(&service, &wallet).await - before;
+        assert!(ran < n / 2, "{scheme}: {ran} ceremonies for {n} payloads");
+        assert_eq!(ran, queue.ceremonies(), "{scheme}");
+
+        let bad = 3;
+        let mut payloads: Vec<ChainPayload> = (0..8).map(|i| numbered(scheme, 100 + i)).collect();
+        payloads[bad] = ChainPayload::RawDigest { digest: [0x42; 32] };
+        let signed = futures_util::future::join_all(payloads.iter().map(|p| queue.sign(&d, p))).await;
+        for (i, (payload, signed)) in payloads.iter().zip(signed).enumerate() {
+            if i == bad {
+                let err = signed.unwrap_err().to_string();
+                assert!(err.contains("raw digest signing is disabled"), "{scheme}: {err}");
+            } else {
+                let (request, signature) = signed.unwrap();
+                assert_eq!(request, payload.sign_request(&key, true).unwrap(), "{scheme}");
+                tssw_verify::verify(&share.public_key(), &request, &signature).unwrap();
+            }
+        }
+    }
 }
 
 /// A pending epoch a holder lost can be aborted: the old one stays active and signs.
