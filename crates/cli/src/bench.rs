@@ -4,7 +4,9 @@
 //! The service side is `tssw dev` in a child process (its enclave another child); this
 //! process is the client, so the client's CPU is separate from the service's as it would be
 //! on a real device. For each scheme: DKG latency, sequential sign latency (p50/p99), then
-//! sign throughput with `--concurrency` ceremonies in flight; beside each, the floor: the
+//! sign throughput with `--concurrency` ceremonies in flight (one payload each, then batches),
+//! then with `--callers` single-payload requests at once through a `SignQueue`, which coalesces
+//! them into batch ceremonies while the wallet is busy; beside each, the floor: the
 //! same ceremony with both parties in this process through the protocol crate's in-memory
 //! pump (no encryption, network, database or enclave), whose time is also the whole
 //! compute of one ceremony. The compute bound on throughput is `cores / floor`; beside it,
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 use tssw_api::ChainPayload;
-use tssw_client::{ApiClient, Device};
+use tssw_client::{ApiClient, Device, SignQueue};
 use tssw_protocol::{KeyShare, Scheme, SignRequest};
 
 use crate::config::ClientConfig;
@@ -42,6 +44,12 @@ pub(crate) struct BenchArgs {
     /// the scheme's limit: 16 for ECDSA, 64 for FROST); 1 skips it.
     #[arg(long, default_value_t = tssw_protocol::MAX_BATCH)]
     batch: usize,
+    /// Tasks that each sign one payload at a time through one `SignQueue` in the third
+    /// throughput run (requests coalesced into batch ceremonies while the wallet is busy);
+    /// each signs at least 16, so the queue's start (lone ceremonies) weighs little. The
+    /// default offers a full FROST batch to each of the queue's two ceremonies. 0 skips it.
+    #[arg(long, default_value_t = 128)]
+    callers: usize,
     /// Schemes to measure (default: all).
     #[arg(long, value_delimiter = ',')]
     schemes: Vec<Scheme>,
@@ -90,6 +98,20 @@ struct SchemeReport {
     concurrency: usize,
     /// The same with `batch` payloads signed per ceremony.
     batched: Option<Batched>,
+    /// The same with single-payload requests from `callers` tasks through a `SignQueue`.
+    queued: Option<Queued>,
+}
+
+/// The throughput run with concurrent single-payload requests, coalesced.
+#[derive(Serialize)]
+struct Queued {
+    callers: usize,
+    /// Signatures per ceremony the queue ran, on average.
+    per_ceremony: f64,
+    throughput_per_s: f64,
+    throughput_of_bound: f64,
+    throughput_of_measured_bound: f64,
+    cpu_ms_per_sign: Option<CpuPerSign>,
 }
 
 /// The throughput run with several payloads per ceremony.
@@ -310,6 +332,12 @@ async fn bench_scheme(
     } else {
         None
     };
+    let queued = if args.callers > 0 {
+        let total = args.throughput_signs.max(args.callers * 16);
+        Some(signer.queued(args.callers, total, processes).await?)
+    } else {
+        None
+    };
 
     let (dkg_floor, sign_floor, shares) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;
     let measured_bound = parallel_floor(scheme, &shares, cores)?;
@@ -332,6 +360,14 @@ async fn bench_scheme(
         concurrency: args.concurrency,
         batched: batched.map(|(per_s, cpu)| Batched {
             batch,
+            throughput_per_s: per_s,
+            throughput_of_bound: per_s / bound,
+            throughput_of_measured_bound: per_s / measured_bound,
+            cpu_ms_per_sign: cpu,
+        }),
+        queued: queued.map(|(per_s, cpu, per_ceremony)| Queued {
+            callers: args.callers,
+            per_ceremony,
             throughput_per_s: per_s,
             throughput_of_bound: per_s / bound,
             throughput_of_measured_bound: per_s / measured_bound,
@@ -401,6 +437,48 @@ impl Signer<'_> {
         }
         let per_s = done as f64 / started.elapsed().as_secs_f64();
         Ok((per_s, processes.per_sign(cpu_before, done)))
+    }
+
+    /// `callers` tasks each signing one payload at a time through one [`SignQueue`], at
+    /// least `total` in all; returns signatures/s, CPU per signature and signatures per
+    /// ceremony.
+    async fn queued(
+        &self,
+        callers: usize,
+        total: usize,
+        processes: &Processes,
+    ) -> Result<(f64, Option<CpuPerSign>, f64), String> {
+        let scheme = self.scheme;
+        let each = total.div_ceil(callers);
+        let queue = Arc::new(SignQueue::new(self.wallet, self.share.clone(), self.raw, SignQueue::CEREMONIES));
+        let cpu_before = processes.used();
+        let started = Instant::now();
+        let workers: Vec<_> = (0..callers)
+            .map(|c| {
+                let (api, identity, enclave) = (self.api.clone(), self.identity.clone(), self.enclave.clone());
+                let (queue, key) = (queue.clone(), self.share.public_key());
+                tokio::spawn(async move {
+                    let d = Device { api: &api, identity: &identity, enclave, stall: STALL };
+                    let mut last = None;
+                    for i in 0..each {
+                        let signed = queue.sign(&d, &payload(scheme, c * each + i)).await;
+                        last = Some(signed.map_err(|e| format!("{scheme}: {e}"))?);
+                    }
+                    // Spot-check each caller's last signature with the independent verifier.
+                    if let Some((request, signature)) = last {
+                        tssw_verify::verify(&key, &request, &signature).map_err(|v| format!("{scheme}: {v}"))?;
+                    }
+                    Ok::<usize, String>(each)
+                })
+            })
+            .collect();
+        let mut done = 0;
+        for worker in futures_util::future::join_all(workers).await {
+            done += worker.map_err(|j| format!("{scheme}: a signer task failed: {j}"))??;
+        }
+        let per_s = done as f64 / started.elapsed().as_secs_f64();
+        let per_ceremony = done as f64 / queue.ceremonies().max(1) as f64;
+        Ok((per_s, processes.per_sign(cpu_before, done), per_ceremony))
     }
 }
 
@@ -511,6 +589,14 @@ fn print_table(reports: &[SchemeReport], cores: usize) {
                 b.throughput_of_measured_bound,
             ));
         }
+        if let Some(q) = &r.queued {
+            rows.push((
+                format!("{} q{}", r.scheme.name(), q.callers),
+                q.throughput_per_s,
+                q.throughput_of_bound,
+                q.throughput_of_measured_bound,
+            ));
+        }
         for (name, per_s, of_bound, of_measured) in rows {
             println!(
                 "{:<10} {:>8.1} {:>10.1} {:>8.0}% {:>12.1} {:>8.0}%",
@@ -524,15 +610,23 @@ fn print_table(reports: &[SchemeReport], cores: usize) {
         }
     }
     println!(
-        "(bound = {cores} cores / the floor's time per signature; measured = the floor on {cores} threads at once; {} ceremonies in flight; xN: N payloads per ceremony)",
+        "(bound = {cores} cores / the floor's time per signature; measured = the floor on {cores} threads at once; {} ceremonies in flight; xN: N payloads per ceremony; qN: N callers of one payload each through a SignQueue)",
         reports.first().map_or(0, |r| r.concurrency)
     );
+    for r in reports {
+        if let Some(q) = &r.queued {
+            println!("{} q{}: {:.1} signatures per ceremony", r.scheme.name(), q.callers, q.per_ceremony);
+        }
+    }
     println!();
     println!("{:<10} {:>8} {:>10} {:>10} {:>10} {:>10}", "scheme", "client", "server", "enclave", "total", "floor");
     for r in reports {
         let mut rows = vec![(r.scheme.name().to_string(), &r.cpu_ms_per_sign)];
         if let Some(b) = &r.batched {
             rows.push((format!("{} x{}", r.scheme.name(), b.batch), &b.cpu_ms_per_sign));
+        }
+        if let Some(q) = &r.queued {
+            rows.push((format!("{} q{}", r.scheme.name(), q.callers), &q.cpu_ms_per_sign));
         }
         for (name, cpu) in rows {
             match cpu {
