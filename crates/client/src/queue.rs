@@ -15,7 +15,9 @@
 //! error. A batch refused for one payload's sake (the device cannot build its request, or the
 //! server answers 400 or 403) is signed again one payload per ceremony, so that only the
 //! faulty payload's caller sees the refusal; any other failure (relay, enclave, protocol)
-//! reaches every caller in the batch, as it would have reached each of them alone.
+//! reaches every caller in the batch, as it would have reached each of them alone. A 429
+//! (the account has too many ceremonies running) is asked again after a pause, for up to
+//! ten seconds: nothing started.
 //!
 //! There is no background task: a caller that gets one of the queue's ceremony slots runs
 //! one batch from the head of the queue, then goes back to waiting for its own answer. If a
@@ -25,6 +27,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 use tssw_api::ChainPayload;
@@ -77,7 +80,9 @@ impl std::fmt::Debug for SignQueue {
 }
 
 impl SignQueue {
-    /// Ceremonies at once that keep one wallet busy: one batch fills while the other signs.
+    /// Ceremonies at once for one wallet: one batch fills while the other signs. Measured
+    /// (BENCHMARKS.md): three were no faster within the machine's noise and use more of the
+    /// account's ceremony limit; four split 128 callers into batches too thin to pay off.
     pub const CEREMONIES: usize = 2;
 
     /// A queue for `wallet` signing with `share`, running at most `ceremonies` ceremonies at
@@ -101,7 +106,7 @@ impl SignQueue {
     }
 
     /// How many ceremonies this queue has started (for load figures: signatures per
-    /// ceremony).
+    /// ceremony); requests the server refused started none and are not counted.
     pub fn ceremonies(&self) -> usize {
         self.ceremonies.load(Ordering::Relaxed)
     }
@@ -174,13 +179,7 @@ impl SignQueue {
     async fn run(&self, device: &Device<'_>, mut batch: Batch<'_>) {
         let batch = std::mem::take(&mut batch.items);
         let payloads: Vec<ChainPayload> = batch.iter().map(|w| w.payload.clone()).collect();
-        self.ceremonies.fetch_add(1, Ordering::Relaxed);
-        let signed = if let [one] = payloads.as_slice() {
-            self.sign_one(device, one).await.map(|s| vec![s])
-        } else {
-            device.sign_batch(&self.wallet, &self.share, &payloads, self.allow_raw_digest).await
-        };
-        match signed {
+        match self.attempt(device, &payloads).await {
             Ok(signed) => {
                 for (w, s) in batch.into_iter().zip(signed) {
                     let _ = w.answer.send(Ok(s));
@@ -188,8 +187,8 @@ impl SignQueue {
             }
             Err(e) if batch.len() > 1 && one_payloads_fault(&e) => {
                 for w in batch {
-                    self.ceremonies.fetch_add(1, Ordering::Relaxed);
-                    let _ = w.answer.send(self.sign_one(device, &w.payload).await);
+                    let signed = self.attempt(device, std::slice::from_ref(&w.payload)).await;
+                    let _ = w.answer.send(signed.and_then(|mut s| s.pop().ok_or_else(no_signature)));
                 }
             }
             Err(e) => {
@@ -200,9 +199,48 @@ impl SignQueue {
         }
     }
 
-    async fn sign_one(&self, device: &Device<'_>, payload: &ChainPayload) -> Signed {
-        device.sign(&self.wallet, &self.share, payload, self.allow_raw_digest).await
+    /// One ceremony over `payloads` (a lone one as an ordinary sign), asked again while the
+    /// server answers that the account has too many ceremonies running: it started nothing
+    /// then, and each attempt is a new ceremony with a fresh contribution.
+    async fn attempt(
+        &self,
+        device: &Device<'_>,
+        payloads: &[ChainPayload],
+    ) -> Result<Vec<(SignRequest, Signature)>, CeremonyError> {
+        let asked = tokio::time::Instant::now();
+        let mut pause = BUSY_PAUSE;
+        loop {
+            let signed = if let [one] = payloads {
+                device.sign(&self.wallet, &self.share, one, self.allow_raw_digest).await.map(|s| vec![s])
+            } else {
+                device.sign_batch(&self.wallet, &self.share, payloads, self.allow_raw_digest).await
+            };
+            let refused = match &signed {
+                Err(CeremonyError::Api(ApiError::Refused { status, .. })) => Some(*status),
+                _ => None,
+            };
+            if refused.is_none() {
+                self.ceremonies.fetch_add(1, Ordering::Relaxed);
+            }
+            if refused != Some(429) || asked.elapsed() >= BUSY_WAIT {
+                return signed;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(BUSY_PAUSE_MAX);
+        }
     }
+}
+
+/// How long a batch keeps asking while the account has too many ceremonies running, and
+/// the pauses between (doubling): the server counts a ceremony as running until it has
+/// stored the enclave's result, a moment after the device has its signature, so a queue
+/// sharing the account's limit with other work meets a 429 now and then.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+const BUSY_PAUSE: Duration = Duration::from_millis(5);
+const BUSY_PAUSE_MAX: Duration = Duration::from_millis(200);
+
+fn no_signature() -> CeremonyError {
+    CeremonyError::Protocol("the ceremony gave no signature".into())
 }
 
 /// Whether a batch may have failed for one payload's sake rather than for all of them.

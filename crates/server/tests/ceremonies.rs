@@ -247,7 +247,30 @@ async fn a_sign_queue_coalesces_concurrent_requests() {
                 tssw_verify::verify(&share.public_key(), &request, &signature).unwrap();
             }
         }
+        // The refused batch started no ceremony; the queue counts what the server started.
+        assert_eq!(sign_ceremonies(&service, &wallet).await - before, queue.ceremonies(), "{scheme}");
     }
+}
+
+/// A queue with more ceremony slots than the account may run at once still answers every
+/// caller: a 429 (nothing started) is asked again after a pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_queue_waits_out_the_account_ceremony_limit() {
+    let limits = tssw_server::CeremonyLimits { per_account: 1, ..Default::default() };
+    let service = Service::start_with(Db::sqlite().await, limits).await;
+    let user = service.user("frank").await;
+    let d = device(&user);
+    let (wallet, share) = create(&d, Scheme::Ed25519).await;
+    let queue = SignQueue::new(&wallet, share.clone(), false, 3);
+    let payloads: Vec<ChainPayload> = (0..12).map(|i| numbered(Scheme::Ed25519, i)).collect();
+    let signed = futures_util::future::join_all(payloads.iter().map(|p| queue.sign(&d, p))).await;
+    let key = share.public_package().wallet_key();
+    for (payload, signed) in payloads.iter().zip(signed) {
+        let (request, signature) = signed.unwrap();
+        assert_eq!(request, payload.sign_request(&key, false).unwrap());
+        tssw_verify::verify(&share.public_key(), &request, &signature).unwrap();
+    }
+    assert_eq!(sign_ceremonies(&service, &wallet).await, queue.ceremonies());
 }
 
 /// A pending epoch a holder lost can be aborted: the old one stays active and signs.
