@@ -16,6 +16,13 @@ use tssw_channel::PartyId;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read.
 const MAX_RESPONSE_BYTES: usize = 2 << 20;
+/// How long a call keeps asking while the server answers 429 (the account has too many
+/// ceremonies running), and the pauses between, doubling. The server counts a ceremony as
+/// running until it has stored the enclave's result, a moment after the device has its
+/// signature, so a device that starts ceremonies back to back meets one now and then.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+const BUSY_PAUSE: Duration = Duration::from_millis(5);
+const BUSY_PAUSE_MAX: Duration = Duration::from_millis(200);
 
 /// Why an API call failed.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -116,7 +123,7 @@ impl ApiClient {
         // stored answer instead of starting anything twice.
         let key = idempotency_key();
         let unreachable = |e: reqwest::Error| ApiError::Unreachable { url: url.clone(), reason: e.to_string() };
-        let mut attempt = 0;
+        let (mut attempt, mut paused, mut pause) = (0, Duration::ZERO, BUSY_PAUSE);
         let response = loop {
             let mut req = self.http.request(method.clone(), &url).bearer_auth(&self.token).timeout(timeout);
             if method != Method::GET {
@@ -126,6 +133,13 @@ impl ApiClient {
                 req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.clone());
             }
             match req.send().await {
+                // The account has too many ceremonies running: nothing started (and a
+                // refusal is not stored under the key), so ask again after a pause.
+                Ok(r) if r.status() == StatusCode::TOO_MANY_REQUESTS && paused < BUSY_WAIT => {
+                    crate::clock::sleep(pause).await;
+                    paused += pause;
+                    pause = (pause * 2).min(BUSY_PAUSE_MAX);
+                }
                 Ok(r) => break r,
                 Err(e) if attempt == 0 && never_answered(&e) => attempt += 1,
                 Err(e) => return Err(unreachable(e)),

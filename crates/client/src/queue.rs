@@ -15,9 +15,8 @@
 //! error. A batch refused for one payload's sake (the device cannot build its request, or the
 //! server answers 400 or 403) is signed again one payload per ceremony, so that only the
 //! faulty payload's caller sees the refusal; any other failure (relay, enclave, protocol)
-//! reaches every caller in the batch, as it would have reached each of them alone. A 429
-//! (the account has too many ceremonies running) is asked again after a pause, for up to
-//! ten seconds: nothing started.
+//! reaches every caller in the batch, as it would have reached each of them alone. (A 429,
+//! the account's ceremony limit, never gets this far: [`crate::ApiClient`] asks again.)
 //!
 //! There is no background task: a caller that gets one of the queue's ceremony slots runs
 //! one batch from the head of the queue, then goes back to waiting for its own answer. If a
@@ -27,7 +26,6 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 use tssw_api::ChainPayload;
@@ -199,45 +197,24 @@ impl SignQueue {
         }
     }
 
-    /// One ceremony over `payloads` (a lone one as an ordinary sign), asked again while the
-    /// server answers that the account has too many ceremonies running: it started nothing
-    /// then, and each attempt is a new ceremony with a fresh contribution.
+    /// One ceremony over `payloads` (a lone one as an ordinary sign).
     async fn attempt(
         &self,
         device: &Device<'_>,
         payloads: &[ChainPayload],
     ) -> Result<Vec<(SignRequest, Signature)>, CeremonyError> {
-        let asked = tokio::time::Instant::now();
-        let mut pause = BUSY_PAUSE;
-        loop {
-            let signed = if let [one] = payloads {
-                device.sign(&self.wallet, &self.share, one, self.allow_raw_digest).await.map(|s| vec![s])
-            } else {
-                device.sign_batch(&self.wallet, &self.share, payloads, self.allow_raw_digest).await
-            };
-            let refused = match &signed {
-                Err(CeremonyError::Api(ApiError::Refused { status, .. })) => Some(*status),
-                _ => None,
-            };
-            if refused.is_none() {
-                self.ceremonies.fetch_add(1, Ordering::Relaxed);
-            }
-            if refused != Some(429) || asked.elapsed() >= BUSY_WAIT {
-                return signed;
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(BUSY_PAUSE_MAX);
+        let signed = if let [one] = payloads {
+            device.sign(&self.wallet, &self.share, one, self.allow_raw_digest).await.map(|s| vec![s])
+        } else {
+            device.sign_batch(&self.wallet, &self.share, payloads, self.allow_raw_digest).await
+        };
+        // A request the server refused started no ceremony.
+        if !matches!(signed, Err(CeremonyError::Api(ApiError::Refused { .. }))) {
+            self.ceremonies.fetch_add(1, Ordering::Relaxed);
         }
+        signed
     }
 }
-
-/// How long a batch keeps asking while the account has too many ceremonies running, and
-/// the pauses between (doubling): the server counts a ceremony as running until it has
-/// stored the enclave's result, a moment after the device has its signature, so a queue
-/// sharing the account's limit with other work meets a 429 now and then.
-const BUSY_WAIT: Duration = Duration::from_secs(10);
-const BUSY_PAUSE: Duration = Duration::from_millis(5);
-const BUSY_PAUSE_MAX: Duration = Duration::from_millis(200);
 
 fn no_signature() -> CeremonyError {
     CeremonyError::Protocol("the ceremony gave no signature".into())

@@ -183,7 +183,7 @@ impl WebRelay {
             return Ok(None);
         }
         let wait = (self.stall.as_millis() as f64).min(left);
-        match select(self.events.next(), Box::pin(sleep(wait))).await {
+        match select(self.events.next(), Box::pin(crate::clock::sleep(Duration::from_millis(wait as u64)))).await {
             Either::Left((Some(event), _)) => Ok(Some(event)),
             Either::Left((None, _)) => Err(WebRelayError::Closed { code: 1006, reason: String::new() }),
             Either::Right(_) => {
@@ -256,20 +256,6 @@ impl Transport for WebRelay {
         }
         Ok(())
     }
-}
-
-/// Resolves after `ms` milliseconds, through the global `setTimeout` (a page or a worker).
-async fn sleep(ms: f64) {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let set_timeout = js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        // Without timers at all, never time out rather than spin.
-        if let Some(set_timeout) = set_timeout {
-            let _ = set_timeout.call2(&wasm_bindgen::JsValue::NULL, &resolve, &ms.into());
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 fn js_text(value: &wasm_bindgen::JsValue) -> String {

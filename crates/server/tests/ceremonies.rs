@@ -253,7 +253,7 @@ async fn a_sign_queue_coalesces_concurrent_requests() {
 }
 
 /// A queue with more ceremony slots than the account may run at once still answers every
-/// caller: a 429 (nothing started) is asked again after a pause.
+/// caller: the API client asks again after a 429 (the account's limit; nothing started).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_queue_waits_out_the_account_ceremony_limit() {
     let limits = tssw_server::CeremonyLimits { per_account: 1, ..Default::default() };
