@@ -50,6 +50,9 @@ pub(crate) struct BenchArgs {
     /// default offers a full FROST batch to each of the queue's two ceremonies. 0 skips it.
     #[arg(long, default_value_t = 128)]
     callers: usize,
+    /// Ceremonies the `SignQueue` of the third run may have running at once.
+    #[arg(long, default_value_t = SignQueue::CEREMONIES)]
+    queue_ceremonies: usize,
     /// Schemes to measure (default: all).
     #[arg(long, value_delimiter = ',')]
     schemes: Vec<Scheme>,
@@ -334,7 +337,7 @@ async fn bench_scheme(
     };
     let queued = if args.callers > 0 {
         let total = args.throughput_signs.max(args.callers * 16);
-        Some(signer.queued(args.callers, total, processes).await?)
+        Some(signer.queued(args.callers, args.queue_ceremonies, total, processes).await?)
     } else {
         None
     };
@@ -439,18 +442,19 @@ impl Signer<'_> {
         Ok((per_s, processes.per_sign(cpu_before, done)))
     }
 
-    /// `callers` tasks each signing one payload at a time through one [`SignQueue`], at
-    /// least `total` in all; returns signatures/s, CPU per signature and signatures per
+    /// `callers` tasks each signing one payload at a time through one [`SignQueue`] of
+    /// `ceremonies` slots, at least `total` in all; returns signatures/s, CPU per signature and signatures per
     /// ceremony.
     async fn queued(
         &self,
         callers: usize,
+        ceremonies: usize,
         total: usize,
         processes: &Processes,
     ) -> Result<(f64, Option<CpuPerSign>, f64), String> {
         let scheme = self.scheme;
         let each = total.div_ceil(callers);
-        let queue = Arc::new(SignQueue::new(self.wallet, self.share.clone(), self.raw, SignQueue::CEREMONIES));
+        let queue = Arc::new(SignQueue::new(self.wallet, self.share.clone(), self.raw, ceremonies));
         let cpu_before = processes.used();
         let started = Instant::now();
         let workers: Vec<_> = (0..callers)
