@@ -174,8 +174,9 @@ impl SignQueue {
         Batch { counted: items.len(), items, queue: self }
     }
 
-    async fn run(&self, device: &Device<'_>, mut batch: Batch<'_>) {
-        let batch = std::mem::take(&mut batch.items);
+    async fn run(&self, device: &Device<'_>, mut taken: Batch<'_>) {
+        // `taken` keeps the payloads counted as being signed until this returns.
+        let batch = std::mem::take(&mut taken.items);
         let payloads: Vec<ChainPayload> = batch.iter().map(|w| w.payload.clone()).collect();
         match self.attempt(device, &payloads).await {
             Ok(signed) => {
