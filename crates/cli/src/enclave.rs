@@ -26,7 +26,7 @@ pub(crate) struct EnclaveArgs {
 }
 
 /// Serves the enclave socket until SIGTERM or Ctrl-C.
-pub(crate) fn run(args: &EnclaveArgs) -> Result<(), String> {
+pub(crate) fn run(args: &EnclaveArgs, allocator: tssw_malloc::Tuning) -> Result<(), String> {
     if args.exit_with_parent {
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
             .map_err(|e| format!("cannot tie the enclave to its parent: {e}"))?;
@@ -50,6 +50,7 @@ pub(crate) fn run(args: &EnclaveArgs) -> Result<(), String> {
             identity = %enclave.identity(),
             measurement = %measurement,
             socket = %args.socket.display(),
+            allocator = ?allocator,
             "tssw enclave listening"
         );
         tssw_enclave::serve(listener, enclave, crate::relay::shutdown_signal()).await;

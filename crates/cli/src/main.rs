@@ -95,6 +95,9 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: the allocator's limits are process-wide. Every outcome is
+    // fine to run with; the enclave's log says which it was.
+    let allocator = tssw_malloc::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Demo { json } => match demo::run(json) {
@@ -115,7 +118,7 @@ fn main() -> ExitCode {
         Command::Eps(args) => done("eps", eps::run(&args)),
         Command::Dev(args) => done("dev", dev::run(&args)),
         Command::Bench(args) => done("bench", bench::run(&args)),
-        Command::Enclave(args) => done("enclave", enclave::run(&args)),
+        Command::Enclave(args) => done("enclave", enclave::run(&args, allocator)),
         Command::Login(args) => done("login", commands::login(&args)),
         Command::Wallet { command } => done("wallet", block_on(commands::wallet(&command))),
         Command::Address(args) => done("address", block_on(commands::address(&args))),

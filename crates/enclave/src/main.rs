@@ -54,8 +54,14 @@ fn open(args: &Args) -> Result<Box<dyn Backend>, BackendError> {
     }
 }
 
+fn main() -> std::process::ExitCode {
+    // Before the runtime's threads start: the allocator's limits are process-wide.
+    let allocator = tssw_malloc::tune();
+    serve(allocator)
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn serve(allocator: tssw_malloc::Tuning) -> std::process::ExitCode {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
     let args = Args::parse();
@@ -84,6 +90,7 @@ async fn main() -> std::process::ExitCode {
         measurement = %backend.measurement(),
         unlocked = enclave.unlocked(),
         listen = %listen,
+        allocator = ?allocator,
         "tssw-enclave listening"
     );
     match (&args.socket, args.vsock_port) {
