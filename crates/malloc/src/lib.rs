@@ -36,8 +36,8 @@ pub enum Tuning {
 }
 
 /// Fixes glibc's mmap and trim thresholds. Call it first in `main`, before any thread
-/// starts: the limits are process-wide, and glibc documents changing them for a process
-/// that is setting up, not one whose threads allocate at the same time.
+/// starts: the limits are process-wide, and glibc's manual marks `mallopt` MT-Unsafe, so
+/// it runs before there are other threads to race with it.
 pub fn tune() -> Tuning {
     if tunes_malloc(std::env::var("GLIBC_TUNABLES").ok().as_deref()) {
         return Tuning::Environment;
@@ -55,9 +55,10 @@ fn apply() -> Tuning {
     let (Ok(mmap), Ok(trim)) = (libc::c_int::try_from(MMAP_THRESHOLD), libc::c_int::try_from(TRIM_THRESHOLD)) else {
         return Tuning::Refused;
     };
-    // SAFETY: `mallopt` takes two integers and sets allocator parameters under glibc's own
-    // arena lock; it reads and writes no memory of ours. Both values are within glibc's
-    // documented ranges (mmap threshold ≤ 32 MiB on 64-bit), and it returns 1 on success.
+    // SAFETY: `mallopt` takes two integers and sets allocator parameters; it reads and
+    // writes no memory of ours. A value out of glibc's range (the mmap threshold's is
+    // 32 MiB on 64-bit targets, 512 KiB on 32-bit ones) is refused with 0, not undefined.
+    // `tune`'s contract (first thing in `main`) keeps other threads from racing with it.
     #[allow(unsafe_code)]
     let set =
         unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, mmap) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, trim) == 1 };
