@@ -90,12 +90,12 @@ struct SchemeReport {
     sign: Latency,
     sign_floor: Latency,
     sign_ratio_p50: f64,
-    throughput_per_s: f64,
+    /// One payload per ceremony, `concurrency` in flight.
+    #[serde(flatten)]
+    throughput: Throughput,
     compute_bound_per_s: f64,
-    throughput_of_bound: f64,
     /// The floor run on every core at once (`parallel_floor`).
     measured_bound_per_s: f64,
-    throughput_of_measured_bound: f64,
     /// CPU per signature in the throughput phase, by process (Linux only).
     cpu_ms_per_sign: Option<CpuPerSign>,
     concurrency: usize,
@@ -111,9 +111,8 @@ struct Queued {
     callers: usize,
     /// Signatures per ceremony the queue ran, on average.
     per_ceremony: f64,
-    throughput_per_s: f64,
-    throughput_of_bound: f64,
-    throughput_of_measured_bound: f64,
+    #[serde(flatten)]
+    throughput: Throughput,
     cpu_ms_per_sign: Option<CpuPerSign>,
 }
 
@@ -121,10 +120,27 @@ struct Queued {
 #[derive(Serialize)]
 struct Batched {
     batch: usize,
+    #[serde(flatten)]
+    throughput: Throughput,
+    cpu_ms_per_sign: Option<CpuPerSign>,
+}
+
+/// Signatures per second of one throughput run, and what share they are of either bound.
+#[derive(Serialize)]
+struct Throughput {
     throughput_per_s: f64,
     throughput_of_bound: f64,
     throughput_of_measured_bound: f64,
-    cpu_ms_per_sign: Option<CpuPerSign>,
+}
+
+impl Throughput {
+    fn of(per_s: f64, bound: f64, measured_bound: f64) -> Throughput {
+        Throughput {
+            throughput_per_s: per_s,
+            throughput_of_bound: per_s / bound,
+            throughput_of_measured_bound: per_s / measured_bound,
+        }
+    }
 }
 
 fn latency(mut samples: Vec<Duration>) -> Latency {
@@ -354,26 +370,20 @@ async fn bench_scheme(
         sign_ratio_p50: sign.p50_ms / floor_p50,
         sign,
         sign_floor,
-        throughput_per_s: throughput,
+        throughput: Throughput::of(throughput, bound, measured_bound),
         compute_bound_per_s: bound,
-        throughput_of_bound: throughput / bound,
         measured_bound_per_s: measured_bound,
-        throughput_of_measured_bound: throughput / measured_bound,
         cpu_ms_per_sign,
         concurrency: args.concurrency,
         batched: batched.map(|(per_s, cpu)| Batched {
             batch,
-            throughput_per_s: per_s,
-            throughput_of_bound: per_s / bound,
-            throughput_of_measured_bound: per_s / measured_bound,
+            throughput: Throughput::of(per_s, bound, measured_bound),
             cpu_ms_per_sign: cpu,
         }),
         queued: queued.map(|(per_s, cpu, per_ceremony)| Queued {
             callers: args.callers,
             per_ceremony,
-            throughput_per_s: per_s,
-            throughput_of_bound: per_s / bound,
-            throughput_of_measured_bound: per_s / measured_bound,
+            throughput: Throughput::of(per_s, bound, measured_bound),
             cpu_ms_per_sign: cpu,
         }),
     })
@@ -579,37 +589,22 @@ fn print_table(reports: &[SchemeReport], cores: usize) {
         "scheme", "signs/s", "bound/s", "of bound", "measured/s", "of it"
     );
     for r in reports {
-        let mut rows = vec![(
-            r.scheme.name().to_string(),
-            r.throughput_per_s,
-            r.throughput_of_bound,
-            r.throughput_of_measured_bound,
-        )];
+        let mut rows = vec![(r.scheme.name().to_string(), &r.throughput)];
         if let Some(b) = &r.batched {
-            rows.push((
-                format!("{} x{}", r.scheme.name(), b.batch),
-                b.throughput_per_s,
-                b.throughput_of_bound,
-                b.throughput_of_measured_bound,
-            ));
+            rows.push((format!("{} x{}", r.scheme.name(), b.batch), &b.throughput));
         }
         if let Some(q) = &r.queued {
-            rows.push((
-                format!("{} q{}", r.scheme.name(), q.callers),
-                q.throughput_per_s,
-                q.throughput_of_bound,
-                q.throughput_of_measured_bound,
-            ));
+            rows.push((format!("{} q{}", r.scheme.name(), q.callers), &q.throughput));
         }
-        for (name, per_s, of_bound, of_measured) in rows {
+        for (name, t) in rows {
             println!(
                 "{:<10} {:>8.1} {:>10.1} {:>8.0}% {:>12.1} {:>8.0}%",
                 name,
-                per_s,
+                t.throughput_per_s,
                 r.compute_bound_per_s,
-                of_bound * 100.0,
+                t.throughput_of_bound * 100.0,
                 r.measured_bound_per_s,
-                of_measured * 100.0
+                t.throughput_of_measured_bound * 100.0
             );
         }
     }
