@@ -8,6 +8,7 @@ use x25519_dalek::{PublicKey as XPublic, ReusableSecret};
 use zeroize::Zeroizing;
 
 use crate::ChannelError;
+use crate::aead::Suites;
 
 /// Domain tags: one per kind of signed statement, so a signature made for one purpose is
 /// never valid for another (the coordinator may also be a party and sign both).
@@ -119,7 +120,9 @@ pub struct Contribution {
     pub nonce: [u8; 32],
     /// The party's ephemeral X25519 public key for this ceremony.
     pub x25519_public: [u8; 32],
-    /// Ed25519 signature by `party` over the three fields above.
+    /// The AEADs the party's build runs; each pair seals with one both list.
+    pub suites: Suites,
+    /// Ed25519 signature by `party` over the four fields above.
     #[serde(with = "serde_bytes")]
     pub signature: [u8; 64],
 }
@@ -128,19 +131,41 @@ impl Contribution {
     /// Makes this party's contribution to a new ceremony. The returned [`EphemeralKey`] is
     /// needed to open the ceremony's [`crate::Session`] and is consumed by it.
     pub fn new(identity: &IdentityKey, rng: &mut impl CryptoRngCore) -> (Contribution, EphemeralKey) {
+        Contribution::declaring(identity, rng, Suites::supported())
+    }
+
+    /// A contribution that lists `suites` rather than what this build runs: for tests of
+    /// pairs whose builds differ (a browser's and the enclave's).
+    #[cfg(any(test, feature = "test-helpers"))]
+    pub fn with_suites(
+        identity: &IdentityKey,
+        rng: &mut impl CryptoRngCore,
+        suites: Suites,
+    ) -> (Contribution, EphemeralKey) {
+        Contribution::declaring(identity, rng, suites)
+    }
+
+    fn declaring(identity: &IdentityKey, rng: &mut impl CryptoRngCore, suites: Suites) -> (Contribution, EphemeralKey) {
         let secret = ReusableSecret::random_from_rng(&mut *rng);
         let mut nonce = [0u8; 32];
         rng.fill_bytes(&mut nonce);
         let party = identity.party_id();
         let x25519_public = XPublic::from(&secret).to_bytes();
-        let signature = identity.sign(CONTRIBUTION_DOMAIN, &[&party.0, &nonce, &x25519_public]);
-        (Contribution { party, nonce, x25519_public, signature }, EphemeralKey { secret, nonce, public: x25519_public })
+        let signature = identity.sign(CONTRIBUTION_DOMAIN, &[&party.0, &nonce, &x25519_public, &[suites.bits()]]);
+        (
+            Contribution { party, nonce, x25519_public, suites, signature },
+            EphemeralKey { secret, nonce, public: x25519_public },
+        )
     }
 
     /// Checks the party's signature.
     pub fn verify(&self) -> Result<(), ChannelError> {
         self.party
-            .verify(CONTRIBUTION_DOMAIN, &[&self.party.0, &self.nonce, &self.x25519_public], &self.signature)
+            .verify(
+                CONTRIBUTION_DOMAIN,
+                &[&self.party.0, &self.nonce, &self.x25519_public, &[self.suites.bits()]],
+                &self.signature,
+            )
             .map_err(|()| ChannelError::BadSignature("party contribution"))
     }
 

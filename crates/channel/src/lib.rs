@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod aead;
 mod error;
 mod frame;
 mod identity;
@@ -27,6 +28,7 @@ mod setup;
 pub mod testing;
 mod transport;
 
+pub use aead::Suites;
 pub use error::ChannelError;
 pub use frame::{FRAME_VERSION, Frame, FrameHeader, MAX_FRAME_BYTES, MessageId};
 pub use identity::{Contribution, EphemeralKey, IdentityKey, PartyId};

@@ -2,13 +2,14 @@
 //!
 //! Keys: for every other party, X25519 between the two ephemeral keys of the verified
 //! setup, then HKDF-SHA256 with the setup transcript hash as salt and info =
-//! `domain ‖ ceremony id ‖ lower identity ‖ higher identity`, expanded to two keys, one per
-//! direction. The ephemeral keys are signed by the identities (contributions) and the
-//! setup is signed by the coordinator, so the keys are bound to both identities, to this
-//! ceremony and to this exact setup. Separate direction keys mean a frame can never be
+//! `domain ‖ ceremony id ‖ lower identity ‖ higher identity ‖ AEAD id`, expanded to two
+//! keys, one per direction. The ephemeral keys are signed by the identities
+//! (contributions) and the setup is signed by the coordinator, so the keys are bound to
+//! both identities, to this ceremony and to this exact setup. Separate direction keys mean a frame can never be
 //! reflected back to its sender as if the peer had sent it.
 //!
-//! Direct messages: ChaCha20-Poly1305 under the direction key, AAD = message id, nonce
+//! Direct messages: the pair's AEAD (AES-256-GCM when both parties' builds run it,
+//! ChaCha20-Poly1305 otherwise: `aead.rs`) under the direction key, AAD = message id, nonce
 //! from the message id. Broadcasts: the sender encrypts one copy per recipient the same
 //! way and, inside the ciphertext, signs `message id ‖ H(plaintext)` with its identity, so
 //! each recipient holds a transferable statement of what the sender broadcast. The
@@ -16,8 +17,6 @@
 
 use std::collections::BTreeMap;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use tssw_protocol::{CeremonyId, Message, PartyIndex, Recipient, Scheme};
@@ -25,6 +24,7 @@ use x25519_dalek::PublicKey as XPublic;
 use zeroize::Zeroizing;
 
 use crate::ChannelError;
+use crate::aead::Key;
 use crate::frame::{Frame, FrameHeader, MessageId};
 use crate::identity::{EphemeralKey, IdentityKey, PartyId};
 use crate::setup::VerifiedSetup;
@@ -55,11 +55,11 @@ pub struct Outbound {
 
 struct Peer {
     party: PartyId,
-    seal: ChaCha20Poly1305,
-    open: ChaCha20Poly1305,
+    seal: Key,
+    open: Key,
 }
 
-/// The Poly1305 tag that ends every frame body.
+/// The AEAD tag that ends every frame body (16 bytes for either AEAD).
 const TAG_LEN: usize = 16;
 
 /// The tag of a frame body, if it is long enough to have one.
@@ -123,18 +123,29 @@ impl Session {
             if !shared.was_contributory() {
                 return Err(ChannelError::PeerMisbehaved { party: p.index, reason: "non-contributory X25519 key" });
             }
+            // Both contributions are signed by their parties, so both ends choose alike.
+            let suite = mine
+                .contribution
+                .suites
+                .choose(p.contribution.suites)
+                .ok_or(ChannelError::PeerMisbehaved { party: p.index, reason: "no AEAD in common" })?;
             let (lo, hi) = if my_id < p.party() { (my_id, p.party()) } else { (p.party(), my_id) };
             let mut info = KDF_DOMAIN.to_vec();
             info.extend_from_slice(&setup.ceremony_id().0);
             info.extend_from_slice(&lo.0);
             info.extend_from_slice(&hi.0);
+            info.push(suite.id());
             let mut okm = Zeroizing::new([0u8; 64]);
             Hkdf::<Sha256>::new(Some(&setup.transcript()), shared.as_bytes())
                 .expand(&info, okm.as_mut())
                 .map_err(|_| ChannelError::Misuse("HKDF output length"))?;
-            let key = |range| ChaCha20Poly1305::new_from_slice(okm.get(range).unwrap_or_default());
-            let lo_to_hi = key(0..32).map_err(|_| ChannelError::Misuse("key length"))?;
-            let hi_to_lo = key(32..64).map_err(|_| ChannelError::Misuse("key length"))?;
+            let (first, second) = okm.split_at(32);
+            let key = |half: &[u8]| {
+                let bytes: &[u8; 32] = half.try_into().map_err(|_| ChannelError::Misuse("key length"))?;
+                Key::new(suite, bytes)
+            };
+            let lo_to_hi = key(first)?;
+            let hi_to_lo = key(second)?;
             let (seal, open) = if my_id == lo { (lo_to_hi, hi_to_lo) } else { (hi_to_lo, lo_to_hi) };
             peers.insert(p.index, Peer { party: p.party(), seal, open });
         }
@@ -240,10 +251,7 @@ impl Session {
         let mut tags = Vec::with_capacity(targets.len());
         for target in targets {
             let peer = self.peers.get(&target).ok_or(ChannelError::Misuse("recipient is not a counterparty"))?;
-            let body = peer
-                .seal
-                .encrypt(&Nonce::from(id.nonce()), Payload { msg: &plaintext, aad: &id.0 })
-                .map_err(|_| ChannelError::Misuse("encryption failed"))?;
+            let body = peer.seal.seal(id.nonce(), &id.0, &plaintext)?;
             tags.push(tag_of(&body).ok_or(ChannelError::Misuse("encryption failed"))?);
             let header = FrameHeader {
                 ceremony: self.id,
@@ -255,15 +263,15 @@ impl Session {
             };
             out.push(Outbound { to: target, bytes: Frame { header, body }.encode() });
         }
-        // ChaCha20-Poly1305 loses confidentiality and authenticity if one key encrypts two
-        // plaintexts under one nonce and both ciphertexts are seen. The nonce comes from the
-        // message id, and each direction key serves one sender → one receiver in one
-        // ceremony and one setup; the id is unique per (round, receiver or broadcast), the
-        // protocol sends one message per such slot, and this check keeps a second, different
-        // plaintext for a slot from leaving: sealing is deterministic (Ed25519 signatures
-        // too), so the same message gives the same tags, and another message other tags but
-        // with the chance of a Poly1305 forgery (≈ 2^-100 for these sizes). The refused
-        // frames are dropped here, unsent. Deterministic nonces also make a resend
+        // ChaCha20-Poly1305 and AES-256-GCM both lose confidentiality and authenticity if
+        // one key encrypts two plaintexts under one nonce and both ciphertexts are seen.
+        // The nonce comes from the message id, and each direction key serves one sender →
+        // one receiver in one ceremony and one setup; the id is unique per (round, receiver
+        // or broadcast), the protocol sends one message per such slot, and this check keeps
+        // a second, different plaintext for a slot from leaving: sealing is deterministic
+        // (Ed25519 signatures too), so the same message gives the same tags, and another
+        // message other tags but with the chance of a forgery of the one-time MAC
+        // (≈ 2^-100 or less for these sizes). The refused frames are dropped here, unsent. Deterministic nonces also make a resend
         // byte-identical, so duplicates are cheap to drop. 96 of the id's 256 bits keep
         // distinct ids' nonces distinct with overwhelming probability for the few hundred
         // ids a ceremony has.
@@ -318,11 +326,7 @@ impl Session {
         if previous == Some(&tag) {
             return Ok(Opened::Duplicate);
         }
-        let plaintext = Zeroizing::new(
-            peer.open
-                .decrypt(&Nonce::from(h.id.nonce()), Payload { msg: body, aad: &h.id.0 })
-                .map_err(|_| ChannelError::Decrypt { from: h.from })?,
-        );
+        let plaintext = peer.open.open(h.id.nonce(), &h.id.0, body).ok_or(ChannelError::Decrypt { from: h.from })?;
         // From here the frame is authentic: anything wrong is the sender's doing.
         let blame = |reason| ChannelError::PeerMisbehaved { party: h.from, reason };
         if previous.is_some() {
@@ -362,6 +366,7 @@ mod tests {
     use tssw_protocol::testing::forge;
 
     use super::*;
+    use crate::aead::{Suite, Suites};
     use crate::identity::{CONTRIBUTION_DOMAIN, Contribution};
     use crate::setup::{Expectation, Operation, Setup, SetupParams, SetupParty};
     use crate::testing::{TestRng, fixed_sessions};
@@ -406,8 +411,7 @@ mod tests {
     /// holds the pair key) can send.
     fn seal_raw(from: &Session, to: PartyIndex, round: u8, broadcast: bool, plaintext: &[u8]) -> Vec<u8> {
         let id = MessageId::compute(from.id, round, from.me, (!broadcast).then_some(to));
-        let body =
-            from.peers[&to].seal.encrypt(&Nonce::from(id.nonce()), Payload { msg: plaintext, aad: &id.0 }).unwrap();
+        let body = from.peers[&to].seal.seal(id.nonce(), &id.0, plaintext).unwrap();
         Frame { header: FrameHeader { ceremony: from.id, round, from: from.me, to, broadcast, id }, body }.encode()
     }
 
@@ -565,13 +569,60 @@ mod tests {
         // Party 2 signs a contribution with the all-zero (low-order) X25519 point.
         let x25519_public = [0u8; 32];
         let nonce = [5u8; 32];
-        let signature = b.sign(CONTRIBUTION_DOMAIN, &[&b.party_id().0, &nonce, &x25519_public]);
-        let cb = Contribution { party: b.party_id(), nonce, x25519_public, signature };
+        let suites = Suites::supported();
+        let signature = b.sign(CONTRIBUTION_DOMAIN, &[&b.party_id().0, &nonce, &x25519_public, &[suites.bits()]]);
+        let cb = Contribution { party: b.party_id(), nonce, x25519_public, suites, signature };
         let v = two_party_setup(&coordinator, Operation::Refresh, Scheme::Bip340, ca, cb);
         assert_eq!(
             Session::new(&v, &a, ea).unwrap_err(),
             ChannelError::PeerMisbehaved { party: p(2), reason: "non-contributory X25519 key" }
         );
+    }
+
+    /// A browser build lists only ChaCha20-Poly1305: its pairs use that, pairs of native
+    /// builds AES-256-GCM, and a party that lists nothing another runs cannot join.
+    #[test]
+    fn each_pair_seals_with_an_aead_both_run() {
+        let coordinator = IdentityKey::random();
+        let (a, b) = (IdentityKey::random(), IdentityKey::random());
+        let mut rng = TestRng::new(3);
+        for (suites, expected) in
+            [(Suites::CHACHA20_POLY1305, Suite::ChaCha20Poly1305), (Suites::supported(), Suite::Aes256Gcm)]
+        {
+            let (ca, ea) = Contribution::with_suites(&a, &mut rng, suites);
+            let (cb, eb) = Contribution::new(&b, &mut rng);
+            let v = two_party_setup(&coordinator, Operation::Dkg, Scheme::Ed25519, ca, cb);
+            let (mut one, mut two) = (Session::new(&v, &a, ea).unwrap(), Session::new(&v, &b, eb).unwrap());
+            for s in [&one, &two] {
+                let peer = s.peers.values().next().unwrap();
+                let chosen = match peer.seal {
+                    Key::ChaCha20Poly1305(_) => Suite::ChaCha20Poly1305,
+                    Key::Aes256Gcm(_) => Suite::Aes256Gcm,
+                };
+                assert_eq!(chosen, expected);
+            }
+            let frames = one.seal(&broadcast_of(&one)).unwrap();
+            assert!(matches!(two.open(&frames[0].bytes), Ok(Opened::Message(_))));
+            let frames = two.seal(&broadcast_of(&two)).unwrap();
+            assert!(matches!(one.open(&frames[0].bytes), Ok(Opened::Message(_))));
+        }
+        let (ca, ea) = Contribution::with_suites(&a, &mut rng, Suites::AES_256_GCM);
+        let (cb, _) = Contribution::with_suites(&b, &mut rng, Suites::CHACHA20_POLY1305);
+        let v = two_party_setup(&coordinator, Operation::Dkg, Scheme::Ed25519, ca, cb);
+        assert_eq!(
+            Session::new(&v, &a, ea).unwrap_err(),
+            ChannelError::PeerMisbehaved { party: p(2), reason: "no AEAD in common" }
+        );
+    }
+
+    /// The list is signed: a coordinator that edits it breaks the contribution.
+    #[test]
+    fn the_aead_list_is_signed() {
+        let a = IdentityKey::random();
+        let (mut c, _) = Contribution::new(&a, &mut TestRng::new(4));
+        assert!(c.verify().is_ok());
+        c.suites = Suites::CHACHA20_POLY1305;
+        assert_eq!(c.verify().unwrap_err(), ChannelError::BadSignature("party contribution"));
     }
 
     #[test]
