@@ -18,14 +18,15 @@
 //! reaches every caller in the batch, as it would have reached each of them alone. (A 429,
 //! the account's ceremony limit, never gets this far: [`crate::ApiClient`] asks again.)
 //!
-//! There is no background task: a caller that gets one of the queue's ceremony slots runs
-//! one batch from the head of the queue, then goes back to waiting for its own answer. If a
+//! There is no background task: a caller whose payload still waits may get one of the
+//! queue's ceremony slots; it runs one batch — its own payload, then more from the head of
+//! the queue — and that batch answers it too. Callers whose payloads a batch took just wait. If a
 //! caller is dropped while it runs a batch, the other callers in it are told and queue their
 //! payloads again, for a new ceremony (a ceremony is never resumed or re-run).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{Semaphore, oneshot};
 use tssw_api::ChainPayload;
@@ -45,10 +46,13 @@ struct Queue {
     signing: usize,
 }
 
-/// One caller's payload, and where its answer goes.
+/// One caller's payload, where its answer goes, and how its caller learns that another
+/// caller's batch took it.
 struct Waiting {
+    id: u64,
     payload: ChainPayload,
     answer: oneshot::Sender<Signed>,
+    taken: Option<oneshot::Sender<()>>,
 }
 
 /// Signing requests for one wallet share, coalesced into as few ceremonies as the load
@@ -64,6 +68,7 @@ pub struct SignQueue {
     // across an await.
     queue: Mutex<Queue>,
     ceremonies: AtomicUsize,
+    next_id: AtomicU64,
 }
 
 impl std::fmt::Debug for SignQueue {
@@ -95,6 +100,7 @@ impl SignQueue {
             slots: Semaphore::new(ceremonies.max(1)),
             queue: Mutex::new(Queue::default()),
             ceremonies: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
         }
     }
 
@@ -113,37 +119,39 @@ impl SignQueue {
     /// returns what was signed and the signature, as [`Device::sign`] does.
     pub async fn sign(&self, device: &Device<'_>, payload: &ChainPayload) -> Signed {
         'asked: loop {
-            let (answer, mut answered) = oneshot::channel();
-            self.lock().waiting.push_back(Waiting { payload: payload.clone(), answer });
-            loop {
-                tokio::select! {
-                    biased;
-                    signed = &mut answered => match signed {
-                        Ok(signed) => return signed,
-                        // The caller running our batch was dropped: ask again.
-                        Err(_) => continue 'asked,
-                    },
-                    slot = self.slots.acquire() => {
-                        let Ok(slot) = slot else {
-                            return Err(CeremonyError::Start("the signing queue was closed".into()));
-                        };
-                        // Callers woken with the answers of the ceremony that freed this slot
-                        // queue their next payloads now: let them, so they join this batch
-                        // instead of each starting a ceremony of its own.
-                        tokio::task::yield_now().await;
-                        let batch = self.take();
-                        if batch.items.is_empty() {
-                            // Another caller took ours into its batch: wait for that one.
-                            drop(slot);
-                            match answered.await {
-                                Ok(signed) => return signed,
-                                Err(_) => continue 'asked,
-                            }
-                        }
-                        self.run(device, batch).await;
-                        drop(slot);
-                    }
+            let (answer, answered) = oneshot::channel();
+            let (taken, mut taken_by_another) = oneshot::channel();
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            self.lock().waiting.push_back(Waiting { id, payload: payload.clone(), answer, taken: Some(taken) });
+            // Only callers whose payloads still wait compete for a slot. One whose payload
+            // another caller's batch took leaves the race: were it to win a slot, it would
+            // sign a batch of others' payloads while its own answer waited, and fall behind
+            // the callers it shares the wallet with by one ceremony each time.
+            let slot = tokio::select! {
+                biased;
+                // Sent when taken, or dropped unsent when that batch's caller gave up: either
+                // way the answer (or its absence) settles it.
+                _ = &mut taken_by_another => None,
+                slot = self.slots.acquire() => match slot {
+                    Ok(slot) => Some(slot),
+                    Err(_) => return Err(CeremonyError::Start("the signing queue was closed".into())),
+                },
+            };
+            if let Some(slot) = slot {
+                // Callers woken with the answers of the ceremony that freed this slot queue
+                // their next payloads now: let them, so they join this batch instead of each
+                // starting a ceremony of its own.
+                tokio::task::yield_now().await;
+                // `None`: another caller took ours meanwhile, and its batch answers us.
+                if let Some(batch) = self.take(id) {
+                    self.run(device, batch).await;
                 }
+                drop(slot);
+            }
+            match answered.await {
+                Ok(signed) => return signed,
+                // The caller running our batch was dropped: ask again.
+                Err(_) => continue 'asked,
             }
         }
     }
@@ -154,24 +162,32 @@ impl SignQueue {
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Payloads from the head of the queue whose callers still wait: up to an even share,
-    /// per ceremony slot, of all the payloads waiting or being signed (and `max_batch`).
+    /// The payload of caller `own` (the slot's holder), then payloads from the head of the
+    /// queue whose callers still wait: up to an even share, per ceremony slot, of all the
+    /// payloads waiting or being signed (and `max_batch`). `None` if `own`'s payload is no
+    /// longer waiting. The holder's own goes first so that the batch it signs answers it
+    /// too. Every other caller taken is told, so it stops competing for a slot.
     /// Counting those being signed is what evens the batches out: a slot that took only the
     /// payloads waiting would take back, ceremony after ceremony, just the callers its last
     /// batch answered, and a wallet that started with one lone payload in one slot and the
     /// rest in the other would keep that split.
-    fn take(&self) -> Batch<'_> {
+    fn take(&self, own: u64) -> Option<Batch<'_>> {
         let mut queue = self.lock();
         let share = (queue.waiting.len() + queue.signing).div_ceil(self.ceremonies_at_once).clamp(1, self.max_batch);
-        let mut items = Vec::new();
+        let at = queue.waiting.iter().position(|w| w.id == own)?;
+        let mut items = Vec::with_capacity(share);
+        items.extend(queue.waiting.remove(at));
         while items.len() < share {
             let Some(w) = queue.waiting.pop_front() else { break };
             if !w.answer.is_closed() {
                 items.push(w);
             }
         }
+        for taken in items[1..].iter_mut().filter_map(|w| w.taken.take()) {
+            let _ = taken.send(());
+        }
         queue.signing += items.len();
-        Batch { counted: items.len(), items, queue: self }
+        Some(Batch { counted: items.len(), items, queue: self })
     }
 
     async fn run(&self, device: &Device<'_>, mut taken: Batch<'_>) {
@@ -256,14 +272,23 @@ mod tests {
         SignQueue::new("w", share, false, ceremonies)
     }
 
+    /// A queued payload's caller: its id, and what it waits on.
+    struct Caller {
+        id: u64,
+        _answered: oneshot::Receiver<Signed>,
+        taken: oneshot::Receiver<()>,
+    }
+
     /// Queues `n` payloads; the receivers keep their callers "waiting".
-    fn push(q: &SignQueue, n: usize) -> Vec<oneshot::Receiver<Signed>> {
+    fn push(q: &SignQueue, n: usize) -> Vec<Caller> {
         (0..n)
             .map(|i| {
-                let (answer, answered) = oneshot::channel();
+                let (answer, _answered) = oneshot::channel();
+                let (taken, taken_rx) = oneshot::channel();
+                let id = q.next_id.fetch_add(1, Ordering::Relaxed);
                 let payload = ChainPayload::SolanaOffchainMessage { message: vec![i as u8] };
-                q.lock().waiting.push_back(Waiting { payload, answer });
-                answered
+                q.lock().waiting.push_back(Waiting { id, payload, answer, taken: Some(taken) });
+                Caller { id, _answered, taken: taken_rx }
             })
             .collect()
     }
@@ -271,22 +296,22 @@ mod tests {
     #[test]
     fn a_lone_payload_is_taken_at_once_and_batches_even_out() {
         let q = queue(2);
-        let _first = push(&q, 1);
-        let lone = q.take();
+        let first = push(&q, 1);
+        let lone = q.take(first[0].id).unwrap();
         assert_eq!(lone.items.len(), 1);
         // 63 more arrive while it signs: this slot takes half of all 64, not all 63 …
-        let _more = push(&q, 63);
-        let half = q.take();
+        let more = push(&q, 63);
+        let half = q.take(more[0].id).unwrap();
         assert_eq!(half.items.len(), 32);
         // … and when the lone one ends, its slot takes the rest (31 waiting, 32 signing).
         drop(lone);
-        let rest = q.take();
+        let rest = q.take(more[62].id).unwrap();
         assert_eq!(rest.items.len(), 31);
         drop((half, rest));
         assert_eq!(q.lock().signing, 0);
         // Never more than the scheme's batch.
-        let _many = push(&q, 200);
-        assert_eq!(q.take().items.len(), tssw_protocol::max_batch(Scheme::Ed25519));
+        let many = push(&q, 200);
+        assert_eq!(q.take(many[0].id).unwrap().items.len(), tssw_protocol::max_batch(Scheme::Ed25519));
     }
 
     #[test]
@@ -294,10 +319,29 @@ mod tests {
         let q = queue(1);
         let mut waiting = push(&q, 3);
         drop(waiting.remove(1));
-        let batch = q.take();
+        let batch = q.take(waiting[0].id).unwrap();
         let messages: Vec<_> = batch.items.iter().map(|w| w.payload.clone()).collect();
         assert_eq!(messages, [0u8, 2].map(|i| ChainPayload::SolanaOffchainMessage { message: vec![i] }).to_vec());
         assert_eq!(q.lock().signing, 2);
+    }
+
+    /// The slot's holder signs its own payload in the batch it runs, whatever its place in
+    /// the queue, and every other caller taken learns it, so it stops competing for a slot.
+    #[test]
+    fn the_holder_signs_its_own_and_tells_the_others() {
+        let q = queue(2);
+        let mut callers = push(&q, 10);
+        // 10 waiting, none signing: a share is 5, and the holder is the 8th in line.
+        let batch = q.take(callers[7].id).unwrap();
+        let ids: Vec<u64> = batch.items.iter().map(|w| w.id).collect();
+        assert_eq!(ids, [7, 0, 1, 2, 3].map(|i| callers[i].id));
+        for (i, c) in callers.iter_mut().enumerate() {
+            let told = c.taken.try_recv().is_ok();
+            assert_eq!(told, [0, 1, 2, 3].contains(&i), "caller {i}");
+        }
+        // A caller whose payload another batch took has nothing to take.
+        assert!(q.take(callers[0].id).is_none());
+        assert_eq!(q.lock().waiting.len(), 5);
     }
 
     #[test]
