@@ -20,9 +20,9 @@
 //!
 //! There is no background task: a caller whose payload still waits may get one of the
 //! queue's ceremony slots; it runs one batch — its own payload, then more from the head of
-//! the queue — and that batch answers it too. Callers whose payloads a batch took just wait. If a
-//! caller is dropped while it runs a batch, the other callers in it are told and queue their
-//! payloads again, for a new ceremony (a ceremony is never resumed or re-run).
+//! the queue — and that batch answers it too. Callers whose payloads a batch took just
+//! wait. If a caller is dropped while it runs a batch, the other callers in it are told and
+//! queue their payloads again, for a new ceremony (a ceremony is never resumed or re-run).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
