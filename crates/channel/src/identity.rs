@@ -151,22 +151,24 @@ impl Contribution {
         rng.fill_bytes(&mut nonce);
         let party = identity.party_id();
         let x25519_public = XPublic::from(&secret).to_bytes();
-        let signature = identity.sign(CONTRIBUTION_DOMAIN, &[&party.0, &nonce, &x25519_public, &[suites.bits()]]);
-        (
-            Contribution { party, nonce, x25519_public, suites, signature },
-            EphemeralKey { secret, nonce, public: x25519_public },
-        )
+        let mut contribution = Contribution { party, nonce, x25519_public, suites, signature: [0; 64] };
+        contribution.signature = identity.sign(CONTRIBUTION_DOMAIN, &[&contribution.signed_bytes()]);
+        (contribution, EphemeralKey { secret, nonce, public: x25519_public })
     }
 
     /// Checks the party's signature.
     pub fn verify(&self) -> Result<(), ChannelError> {
         self.party
-            .verify(
-                CONTRIBUTION_DOMAIN,
-                &[&self.party.0, &self.nonce, &self.x25519_public, &[self.suites.bits()]],
-                &self.signature,
-            )
+            .verify(CONTRIBUTION_DOMAIN, &[&self.signed_bytes()], &self.signature)
             .map_err(|()| ChannelError::BadSignature("party contribution"))
+    }
+
+    /// What the party's signature covers: every field before it, in order.
+    pub(crate) fn signed_bytes(&self) -> [u8; 97] {
+        let mut out = [0u8; 97];
+        out[..96].copy_from_slice(&self.id_bytes());
+        out[96] = self.suites.bits();
+        out
     }
 
     /// The fixed-length bytes that go into the ceremony id.

@@ -569,9 +569,9 @@ mod tests {
         // Party 2 signs a contribution with the all-zero (low-order) X25519 point.
         let x25519_public = [0u8; 32];
         let nonce = [5u8; 32];
-        let suites = Suites::supported();
-        let signature = b.sign(CONTRIBUTION_DOMAIN, &[&b.party_id().0, &nonce, &x25519_public, &[suites.bits()]]);
-        let cb = Contribution { party: b.party_id(), nonce, x25519_public, suites, signature };
+        let mut cb =
+            Contribution { party: b.party_id(), nonce, x25519_public, suites: Suites::supported(), signature: [0; 64] };
+        cb.signature = b.sign(CONTRIBUTION_DOMAIN, &[&cb.signed_bytes()]);
         let v = two_party_setup(&coordinator, Operation::Refresh, Scheme::Bip340, ca, cb);
         assert_eq!(
             Session::new(&v, &a, ea).unwrap_err(),
