@@ -144,13 +144,13 @@ pub async fn run<O>(
             .ok_or_else(|| CeremonyError::Setup(format!("no relay token for party {}", party.index)))?
             .token
             .clone();
+        // The relay connection (round trips) opens while the first round computes (CPU).
+        let connecting = Connecting::open(start.relay_urls.clone(), id, token, stall, start.expires_at);
         let mut session =
             Session::new(&setup, party.identity, party.ephemeral).map_err(|e| CeremonyError::Setup(e.to_string()))?;
         let started = (party.start)(id).map_err(|e| CeremonyError::Start(e.to_string()))?;
-        let urls = start.relay_urls.clone();
-        let expires_at = start.expires_at;
         runs.push(async move {
-            let mut transport = connect(&urls, id, token, stall, expires_at).await?;
+            let mut transport = connecting.finish().await?;
             drive(started, &mut session, &mut transport).await.map_err(|e| match e {
                 DriveError::Transport(e) => CeremonyError::Relay(e.to_string()),
                 other => CeremonyError::Protocol(other.to_string()),
@@ -160,20 +160,49 @@ pub async fn run<O>(
     futures_util::future::join_all(runs).await.into_iter().collect()
 }
 
-/// One party's relay connection, bounded by the stall timeout and the setup's expiry.
+/// One party's relay connection, opening in a task of its own (natively) while the party's
+/// first round computes on this one; bounded by the stall timeout and the setup's expiry.
 #[cfg(not(target_arch = "wasm32"))]
-async fn connect(
-    urls: &[String],
+struct Connecting {
+    opening: tssw_relay::Connecting,
+    stall: Duration,
+    expires_at: u64,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Connecting {
+    fn open(urls: Vec<String>, id: CeremonyId, token: String, stall: Duration, expires_at: u64) -> Connecting {
+        let opening = tssw_relay::RelayTransport::connect_in_background(urls, id, tssw_relay::Token::from_text(token));
+        Connecting { opening, stall, expires_at }
+    }
+
+    async fn finish(self) -> Result<tssw_relay::RelayTransport, CeremonyError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.expires_at.saturating_sub(now()));
+        let transport = self.opening.finish().await.map_err(|e| CeremonyError::Relay(e.to_string()))?;
+        Ok(transport.with_stall_timeout(self.stall).with_deadline(deadline))
+    }
+}
+
+/// One party's relay connection in the browser: the page has one thread, so it opens when
+/// the first round is done.
+#[cfg(target_arch = "wasm32")]
+struct Connecting {
+    urls: Vec<String>,
     id: CeremonyId,
     token: String,
     stall: Duration,
     expires_at: u64,
-) -> Result<tssw_relay::RelayTransport, CeremonyError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now()));
-    let transport = tssw_relay::RelayTransport::connect_any(urls, id, tssw_relay::Token::from_text(token))
-        .await
-        .map_err(|e| CeremonyError::Relay(e.to_string()))?;
-    Ok(transport.with_stall_timeout(stall).with_deadline(deadline))
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Connecting {
+    fn open(urls: Vec<String>, id: CeremonyId, token: String, stall: Duration, expires_at: u64) -> Connecting {
+        Connecting { urls, id, token, stall, expires_at }
+    }
+
+    async fn finish(self) -> Result<crate::relay_web::WebRelay, CeremonyError> {
+        connect(&self.urls, self.id, self.token, self.stall, self.expires_at).await
+    }
 }
 
 /// One party's relay connection in the browser, bounded like the native one.

@@ -142,6 +142,23 @@ impl Unacked {
     }
 }
 
+/// A connection [`RelayTransport::connect_in_background`] is opening. Dropped before it
+/// finishes, it stops the task (and closes the connection if it had opened).
+pub struct Connecting(tokio::task::JoinHandle<Result<RelayTransport, ClientError>>);
+
+impl Connecting {
+    /// The connection, once open.
+    pub async fn finish(mut self) -> Result<RelayTransport, ClientError> {
+        (&mut self.0).await.unwrap_or(Err(ClientError::Interrupted))
+    }
+}
+
+impl Drop for Connecting {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Why the relay client failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -166,6 +183,9 @@ pub enum ClientError {
     /// The base URL or token cannot make a request.
     #[error("bad relay url or token")]
     Request,
+    /// The task opening the connection ([`Connecting`]) ended without an answer.
+    #[error("the relay connection task stopped before it connected")]
+    Interrupted,
     /// A send did not complete before this limit, or the transport had already stopped.
     #[error("relay send stopped by the {0}")]
     TimedOut(Stop),
@@ -292,6 +312,12 @@ impl RelayTransport {
             }
         }
         Err(last)
+    }
+
+    /// Starts [`RelayTransport::connect_any`] in a task of its own, so that the caller can
+    /// compute meanwhile: a party's first round is CPU, opening the connection is round trips.
+    pub fn connect_in_background(bases: Vec<String>, ceremony: CeremonyId, token: Token) -> Connecting {
+        Connecting(tokio::spawn(async move { RelayTransport::connect_any(&bases, ceremony, token).await }))
     }
 
     /// Index in `bases` of the node in use (or last tried).

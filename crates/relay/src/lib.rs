@@ -40,7 +40,7 @@ pub mod token;
 pub mod wire;
 
 #[cfg(feature = "node")]
-pub use client::{ClientError, RECONNECT_DELAYS_MS, RelayTransport};
+pub use client::{ClientError, Connecting, RECONNECT_DELAYS_MS, RelayTransport};
 #[cfg(feature = "node")]
 pub use client::{DEFAULT_CEREMONY_LIMIT, DEFAULT_STALL_TIMEOUT, RESEND_MAX_BYTES, RESEND_MAX_FRAMES, Stop};
 #[cfg(feature = "node")]

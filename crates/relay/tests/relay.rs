@@ -116,6 +116,35 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
+/// A connection opened in the background (while a party computes its first round) is an
+/// ordinary one once finished, and a refusal comes through `finish` as it would from
+/// `connect`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_connection_carries_frames_and_refusals() {
+    bounded(async {
+        let relay = Relay::start(|_| {}).await;
+        let c = CeremonyId::random();
+        let opening = RelayTransport::connect_in_background(vec![relay.base.clone()], c, relay.token(c, 1));
+        let mut two = relay.connect(c, 2).await;
+        let mut one = opening.finish().await.unwrap();
+        let frame = raw_frame(c, 1, 1, 2, b"from the background");
+        one.send(Outbound { to: p(2), bytes: frame.clone() }).await.unwrap();
+        assert_eq!(two.recv().await.unwrap().unwrap(), frame);
+
+        let elsewhere = relay.token(CeremonyId::random(), 1);
+        match RelayTransport::connect_in_background(vec![relay.base.clone()], c, elsewhere).finish().await {
+            Err(ClientError::Refused(403)) => {}
+            other => panic!("expected a 403 refusal, got {:?}", other.map(|_| ())),
+        }
+        // Dropped before it finishes: the task stops; the relay keeps serving the others.
+        drop(RelayTransport::connect_in_background(vec![relay.base.clone()], c, relay.token(c, 3)));
+        let again = raw_frame(c, 2, 1, 2, b"still here");
+        one.send(Outbound { to: p(2), bytes: again.clone() }).await.unwrap();
+        assert_eq!(two.recv().await.unwrap().unwrap(), again);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_sender_is_cut_off_and_not_delivered() {
     bounded(async {

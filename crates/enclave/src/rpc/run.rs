@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tssw_channel::{DriveError, Session, drive};
 use tssw_protocol::{CeremonyId, KeyShare, ReshareOutput};
-use tssw_relay::{RelayTransport, Token};
+use tssw_relay::{Connecting, RelayTransport, Token};
 
 use crate::enclave::{Enclave, Job, Pending};
 use crate::error::EnclaveError;
@@ -59,24 +59,27 @@ async fn execute(
     let Pending { wallet, job, setup, ephemeral, .. } = pending;
     tssw_fault::point("enclave.run.started");
     let me = setup.index_of(&enclave.identity()).ok_or(EnclaveError::Internal("enclave not in its own setup"))?;
+    // The relay connection (round trips, on the runtime's workers) opens while this thread
+    // computes the first round.
+    let connecting = RelayTransport::connect_in_background(vec![relay_url.to_owned()], id, Token::from_text(token.0));
     let mut session = Session::new(&setup, &enclave.identity, ephemeral).map_err(EnclaveError::Setup)?;
-    let mut transport = RelayTransport::connect(relay_url, id, Token::from_text(token.0))
-        .await
-        .map_err(|e| EnclaveError::Relay(e.to_string()))?;
     let protocol = |e: tssw_protocol::Error| EnclaveError::Ceremony(e.to_string());
     match job {
         Job::Dkg { scheme, threshold, parties } => {
             let started = tssw_protocol::dkg(id, scheme, me, threshold, parties).map_err(protocol)?;
+            let mut transport = connected(connecting).await?;
             let share = drive(started, &mut session, &mut transport).await.map_err(driven)?;
             Ok(Response::KeyGenerated(new_share(enclave, &wallet, &share)?))
         }
         Job::Sign { share, request, signers } => {
             let started = tssw_protocol::sign(id, &share, &signers, request.clone()).map_err(protocol)?;
+            let mut transport = connected(connecting).await?;
             let signature = drive(started, &mut session, &mut transport).await.map_err(driven)?;
             Ok(Response::Signed(Signed { signature, request }))
         }
         Job::SignBatch { share, requests, signers } => {
             let started = tssw_protocol::sign_batch(id, &share, &signers, requests.clone()).map_err(protocol)?;
+            let mut transport = connected(connecting).await?;
             let signatures = drive(started, &mut session, &mut transport).await.map_err(driven)?;
             if signatures.len() != requests.len() {
                 return Err(EnclaveError::Internal("a batch produced another number of signatures"));
@@ -86,6 +89,7 @@ async fn execute(
         }
         Job::Refresh { share } => {
             let started = tssw_protocol::refresh(id, &share).map_err(protocol)?;
+            let mut transport = connected(connecting).await?;
             let new = drive(started, &mut session, &mut transport).await.map_err(driven)?;
             if new.epoch() != share.epoch() + 1 || new.public_key() != share.public_key() {
                 return Err(EnclaveError::Internal("refresh produced an unexpected share"));
@@ -94,6 +98,7 @@ async fn execute(
         }
         Job::Reshare { plan, share, old } => {
             let started = tssw_protocol::reshare(id, &plan, me, share.as_deref(), &old).map_err(protocol)?;
+            let mut transport = connected(connecting).await?;
             match drive(started, &mut session, &mut transport).await.map_err(driven)? {
                 ReshareOutput::Share(new) => {
                     if new.epoch() != old.epoch() + 1 || new.public_key() != old.public_key() {
@@ -105,6 +110,10 @@ async fn execute(
             }
         }
     }
+}
+
+async fn connected(connecting: Connecting) -> Result<RelayTransport, EnclaveError> {
+    connecting.finish().await.map_err(|e| EnclaveError::Relay(e.to_string()))
 }
 
 fn driven(e: DriveError<tssw_relay::ClientError>) -> EnclaveError {
