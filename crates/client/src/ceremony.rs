@@ -148,7 +148,7 @@ pub async fn run<O>(
         let connecting = Connecting::open(start.relay_urls.clone(), id, token, stall, start.expires_at);
         let mut session =
             Session::new(&setup, party.identity, party.ephemeral).map_err(|e| CeremonyError::Setup(e.to_string()))?;
-        let started = (party.start)(id).map_err(|e| CeremonyError::Start(e.to_string()))?;
+        let started = first_round(|| (party.start)(id)).map_err(|e| CeremonyError::Start(e.to_string()))?;
         runs.push(async move {
             let mut transport = connecting.finish().await?;
             drive(started, &mut session, &mut transport).await.map_err(|e| match e {
@@ -181,6 +181,26 @@ impl Connecting {
         let transport = self.opening.finish().await.map_err(|e| CeremonyError::Relay(e.to_string()))?;
         Ok(transport.with_stall_timeout(self.stall).with_deadline(deadline))
     }
+}
+
+/// Runs a party's first round. On a multi-thread runtime the worker first hands its queue to
+/// another thread (`block_in_place`): the relay connection's task, just spawned, waits in
+/// this worker's next-task slot, which other workers do not take from, and would otherwise
+/// only start once the round is done.
+#[cfg(not(target_arch = "wasm32"))]
+fn first_round<T>(round: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        tokio::task::block_in_place(round)
+    } else {
+        round()
+    }
+}
+
+/// The browser has one thread: the round runs, then the connection opens.
+#[cfg(target_arch = "wasm32")]
+fn first_round<T>(round: impl FnOnce() -> T) -> T {
+    round()
 }
 
 /// One party's relay connection in the browser: the page has one thread, so it opens when
@@ -217,4 +237,33 @@ async fn connect(
     crate::relay_web::WebRelay::connect_any(urls, id, &token, stall, expires_at as f64 * 1000.0)
         .await
         .map_err(|e| CeremonyError::Relay(e.to_string()))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::first_round;
+
+    /// The round blocks until a task spawned just before it has run: it would wait out the
+    /// timeout if that task sat in the blocked worker's next-task slot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_spawned_before_the_first_round_runs_during_it() {
+        // On a worker, as a ceremony runs (a test's body runs outside the workers).
+        let during = tokio::spawn(async {
+            let (ran, ran_rx) = mpsc::channel();
+            let _task = tokio::spawn(async move { ran.send(()).unwrap() });
+            first_round(|| ran_rx.recv_timeout(Duration::from_secs(10)))
+        });
+        assert!(during.await.unwrap().is_ok(), "the spawned task did not run while the round computed");
+    }
+
+    /// On a one-thread runtime (no other worker) the round simply runs.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_first_round_runs_on_a_one_thread_runtime() {
+        assert_eq!(first_round(|| 7), 7);
+    }
 }
