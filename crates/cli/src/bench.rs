@@ -94,7 +94,8 @@ struct SchemeReport {
     #[serde(flatten)]
     throughput: Throughput,
     compute_bound_per_s: f64,
-    /// The floor run on every core at once (`parallel_floor`).
+    /// The floor run on every core at once (`parallel_floor`): the mean of the measurements
+    /// that bracket the throughput runs.
     measured_bound_per_s: f64,
     /// CPU per signature in the throughput phase, by process (Linux only).
     cpu_ms_per_sign: Option<CpuPerSign>,
@@ -130,6 +131,8 @@ struct Batched {
 struct Throughput {
     throughput_per_s: f64,
     throughput_of_bound: f64,
+    /// The mean of the parallel floor measured just before and just after this run.
+    bracket_bound_per_s: f64,
     throughput_of_measured_bound: f64,
 }
 
@@ -138,6 +141,7 @@ impl Throughput {
         Throughput {
             throughput_per_s: per_s,
             throughput_of_bound: per_s / bound,
+            bracket_bound_per_s: measured_bound,
             throughput_of_measured_bound: per_s / measured_bound,
         }
     }
@@ -342,27 +346,40 @@ async fn bench_scheme(
         tssw_verify::verify(&share.public_key(), &request, &signature).map_err(|v| format!("{scheme}: {v}"))?;
     }
 
+    // The floor right after the end-to-end latencies, for their ratio.
+    let (dkg_floor, sign_floor, shares) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;
+    let floor_p50 = sign_floor.p50_ms;
+    let bound = cores as f64 * 1e3 / floor_p50;
+
+    // Each throughput run is bracketed by the parallel floor, measured just before and just
+    // after it: this machine's speed drifts over seconds (other tenants of the host), and a
+    // bound measured minutes away moves the ratio more than the code does.
     let signer = Signer { api: d.api, identity, enclave: &d.enclave, wallet: &wallet, share: &share, scheme, raw };
-    let (throughput, cpu_ms_per_sign) =
-        signer.throughput(args.concurrency, args.throughput_signs, 1, processes).await?;
+    let mut bounds = vec![parallel_floor(scheme, &shares, cores)?];
+    let mut bracket = |per_s: f64| -> Result<Throughput, String> {
+        let before = bounds.last().copied().unwrap_or_default();
+        let after = parallel_floor(scheme, &shares, cores)?;
+        bounds.push(after);
+        Ok(Throughput::of(per_s, bound, (before + after) / 2.0))
+    };
+    let (per_s, cpu_ms_per_sign) = signer.throughput(args.concurrency, args.throughput_signs, 1, processes).await?;
+    let throughput = bracket(per_s)?;
     let batch = args.batch.min(tssw_protocol::max_batch(scheme));
     let batched = if batch > 1 {
-        Some(signer.throughput(args.concurrency, args.throughput_signs, batch, processes).await?)
+        let (per_s, cpu) = signer.throughput(args.concurrency, args.throughput_signs, batch, processes).await?;
+        Some(Batched { batch, throughput: bracket(per_s)?, cpu_ms_per_sign: cpu })
     } else {
         None
     };
     let queued = if args.callers > 0 {
         let total = args.throughput_signs.max(args.callers * 16);
-        Some(signer.queued(args.callers, args.queue_ceremonies, total, processes).await?)
+        let (per_s, cpu, per_ceremony) = signer.queued(args.callers, args.queue_ceremonies, total, processes).await?;
+        Some(Queued { callers: args.callers, per_ceremony, throughput: bracket(per_s)?, cpu_ms_per_sign: cpu })
     } else {
         None
     };
 
-    let (dkg_floor, sign_floor, shares) = floor(scheme, args.dkgs.max(1), args.signs.max(1))?;
-    let measured_bound = parallel_floor(scheme, &shares, cores)?;
-    let floor_p50 = sign_floor.p50_ms;
     let sign = latency(sign);
-    let bound = cores as f64 * 1e3 / floor_p50;
     Ok(SchemeReport {
         scheme,
         dkg: latency(dkg),
@@ -370,22 +387,13 @@ async fn bench_scheme(
         sign_ratio_p50: sign.p50_ms / floor_p50,
         sign,
         sign_floor,
-        throughput: Throughput::of(throughput, bound, measured_bound),
+        throughput,
         compute_bound_per_s: bound,
-        measured_bound_per_s: measured_bound,
+        measured_bound_per_s: bounds.iter().sum::<f64>() / bounds.len() as f64,
         cpu_ms_per_sign,
         concurrency: args.concurrency,
-        batched: batched.map(|(per_s, cpu)| Batched {
-            batch,
-            throughput: Throughput::of(per_s, bound, measured_bound),
-            cpu_ms_per_sign: cpu,
-        }),
-        queued: queued.map(|(per_s, cpu, per_ceremony)| Queued {
-            callers: args.callers,
-            per_ceremony,
-            throughput: Throughput::of(per_s, bound, measured_bound),
-            cpu_ms_per_sign: cpu,
-        }),
+        batched,
+        queued,
     })
 }
 
@@ -545,9 +553,9 @@ fn parallel_floor(scheme: Scheme, shares: &[KeyShare], cores: usize) -> Result<f
     Ok(done as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Long enough that one signature's noise does not matter: a 1 ms signature runs 2 000
-/// times per thread.
-const PARALLEL_FLOOR: Duration = Duration::from_secs(2);
+/// Long enough that one signature's noise does not matter (a 1 ms signature runs 1 000
+/// times per thread), short enough to measure next to each throughput run.
+const PARALLEL_FLOOR: Duration = Duration::from_secs(1);
 
 fn floor_request(scheme: Scheme, i: usize) -> SignRequest {
     let mut digest = [0u8; 32];
@@ -603,13 +611,13 @@ fn print_table(reports: &[SchemeReport], cores: usize) {
                 t.throughput_per_s,
                 r.compute_bound_per_s,
                 t.throughput_of_bound * 100.0,
-                r.measured_bound_per_s,
+                t.bracket_bound_per_s,
                 t.throughput_of_measured_bound * 100.0
             );
         }
     }
     println!(
-        "(bound = {cores} cores / the floor's time per signature; measured = the floor on {cores} threads at once; {} ceremonies in flight; xN: N payloads per ceremony; qN: N callers of one payload each through a SignQueue)",
+        "(bound = {cores} cores / the floor's time per signature; measured = the floor on {cores} threads at once, just before and after each run; {} ceremonies in flight; xN: N payloads per ceremony; qN: N callers of one payload each through a SignQueue)",
         reports.first().map_or(0, |r| r.concurrency)
     );
     for r in reports {
