@@ -220,23 +220,13 @@ impl Connecting {
         Connecting { urls, id, token, stall, expires_at }
     }
 
+    /// Opens it, bounded like the native one.
     async fn finish(self) -> Result<crate::relay_web::WebRelay, CeremonyError> {
-        connect(&self.urls, self.id, self.token, self.stall, self.expires_at).await
+        let expires_at_ms = self.expires_at as f64 * 1000.0;
+        crate::relay_web::WebRelay::connect_any(&self.urls, self.id, &self.token, self.stall, expires_at_ms)
+            .await
+            .map_err(|e| CeremonyError::Relay(e.to_string()))
     }
-}
-
-/// One party's relay connection in the browser, bounded like the native one.
-#[cfg(target_arch = "wasm32")]
-async fn connect(
-    urls: &[String],
-    id: CeremonyId,
-    token: String,
-    stall: Duration,
-    expires_at: u64,
-) -> Result<crate::relay_web::WebRelay, CeremonyError> {
-    crate::relay_web::WebRelay::connect_any(urls, id, &token, stall, expires_at as f64 * 1000.0)
-        .await
-        .map_err(|e| CeremonyError::Relay(e.to_string()))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
