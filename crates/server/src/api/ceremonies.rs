@@ -201,10 +201,13 @@ impl Signing {
             .map(|d| hex32(d, "expected_digest"))
             .transpose()
             .map_err(|e| ApiError::BadRequest(e.0))?;
-        let share = active_share(state, &wallet).await?;
-        let (enclave, others) = holders(state, &wallet.id, wallet.epoch).await?;
-        let allowed: Vec<u16> = others.iter().map(|(i, _)| *i).collect();
-        let others = contributions(state, account, given, &allowed).await?;
+        // Independent reads, on separate read connections: at once, not one after another.
+        let parties = async {
+            let (enclave, others) = holders(state, &wallet.id, wallet.epoch).await?;
+            let allowed: Vec<u16> = others.iter().map(|(i, _)| *i).collect();
+            Ok((enclave, contributions(state, account, given, &allowed).await?))
+        };
+        let (share, (enclave, others)) = tokio::try_join!(active_share(state, &wallet), parties)?;
         let inputs = SignInputs {
             share: sealed(&share)?,
             epoch: epoch_u64(wallet.epoch)?,

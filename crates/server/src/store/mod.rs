@@ -177,6 +177,24 @@ impl Store {
         Ok(tx)
     }
 
+    /// Runs one bookkeeping statement as a transaction of its own; the rows it affected.
+    /// SQLite commits a lone statement atomically, at the connection's NORMAL level, so
+    /// there it is one trip to the connection's thread instead of three (BEGIN, the
+    /// statement, COMMIT): a sign request makes two such writes before it answers.
+    /// PostgreSQL needs the transaction for `SET LOCAL synchronous_commit`.
+    async fn bookkeep(
+        &self,
+        statement: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    ) -> Result<u64, StoreError> {
+        if self.sqlite {
+            return Ok(statement.execute(&self.pool).await?.rows_affected());
+        }
+        let mut tx = self.bookkeeping().await?;
+        let affected = statement.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(affected)
+    }
+
     /// The pool, for maintenance and tests.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -284,20 +302,19 @@ impl Store {
         request_hash: &[u8; 32],
         now: i64,
     ) -> Result<Idempotent, StoreError> {
-        let mut tx = self.bookkeeping().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency (account_id, key, request_hash, status, body, created_at) \
-             VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
-        )
-        .bind(account)
-        .bind(key)
-        .bind(request_hash.to_vec())
-        .bind(Vec::<u8>::new())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        let inserted = self
+            .bookkeep(
+                sqlx::query(
+                    "INSERT INTO idempotency (account_id, key, request_hash, status, body, created_at) \
+                     VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
+                )
+                .bind(account)
+                .bind(key)
+                .bind(request_hash.to_vec())
+                .bind(Vec::<u8>::new())
+                .bind(now),
+            )
+            .await?;
         if inserted == 1 {
             return Ok(Idempotent::Reserved);
         }
@@ -326,28 +343,26 @@ impl Store {
         status: u16,
         body: &[u8],
     ) -> Result<(), StoreError> {
-        let mut tx = self.bookkeeping().await?;
-        sqlx::query("UPDATE idempotency SET status = $1, body = $2 WHERE account_id = $3 AND key = $4")
-            .bind(i64::from(status))
-            .bind(body.to_vec())
-            .bind(account)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        self.bookkeep(
+            sqlx::query("UPDATE idempotency SET status = $1, body = $2 WHERE account_id = $3 AND key = $4")
+                .bind(i64::from(status))
+                .bind(body.to_vec())
+                .bind(account)
+                .bind(key),
+        )
+        .await?;
         Ok(())
     }
 
     /// Releases a reserved key whose request failed before it had a response to keep, so a
     /// retry with the same key runs again.
     pub async fn abandon_idempotent(&self, account: &str, key: &str) -> Result<(), StoreError> {
-        let mut tx = self.bookkeeping().await?;
-        sqlx::query("DELETE FROM idempotency WHERE account_id = $1 AND key = $2 AND status = 0")
-            .bind(account)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        self.bookkeep(
+            sqlx::query("DELETE FROM idempotency WHERE account_id = $1 AND key = $2 AND status = 0")
+                .bind(account)
+                .bind(key),
+        )
+        .await?;
         Ok(())
     }
 
