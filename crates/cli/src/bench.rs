@@ -47,8 +47,11 @@ pub(crate) struct BenchArgs {
     /// Tasks that each sign one payload at a time through one `SignQueue` in the third
     /// throughput run (requests coalesced into batch ceremonies while the wallet is busy);
     /// each signs at least 16, so the queue's start (lone ceremonies) weighs little. The
-    /// default offers a full FROST batch to each of the queue's two ceremonies. 0 skips it.
-    #[arg(long, default_value_t = 128)]
+    /// default keeps the queue saturated: a full FROST batch for each of its two ceremonies
+    /// and as many again waiting, so a ceremony that ends is followed by a full one (at
+    /// 128, one batch each, the callers of an ending ceremony were still collecting their
+    /// answers when the next began, and FROST ceremonies averaged 48 – 55 of 64). 0 skips it.
+    #[arg(long, default_value_t = 256)]
     callers: usize,
     /// Ceremonies the `SignQueue` of the third run may have running at once.
     #[arg(long, default_value_t = SignQueue::CEREMONIES)]
