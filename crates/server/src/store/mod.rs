@@ -112,8 +112,14 @@ impl Store {
         };
         // SQLite allows one writer at a time; more connections only queue on its lock.
         let max = if sqlite { 1 } else { 16 };
+        // sqlx pings a pooled connection before handing it out, by default: a round trip
+        // to the connection's thread (SQLite) or the server (PostgreSQL) on every query.
+        // A SQLite connection is a file handle in this process, with no far end to lose,
+        // so its pools skip the ping; PostgreSQL's keeps it.
+        let ping = !sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .test_before_acquire(ping)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -134,6 +140,7 @@ impl Store {
         let read = if sqlite {
             AnyPoolOptions::new()
                 .max_connections(4)
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::query("PRAGMA query_only = ON").execute(&mut *conn).await?;
